@@ -1,0 +1,2 @@
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError { #[error("x")] X }

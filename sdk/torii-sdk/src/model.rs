@@ -368,8 +368,12 @@ impl fmt::Debug for FingerSample {
 
 /// An operation on a device. Every variant belongs to exactly one class
 /// ([`Request::class`]), except `GetState` which every device answers.
+///
+/// Externally tagged (serde's default) because the binary wire format (postcard) is not
+/// self-describing: in JSON a request is `"read-mrz"` or
+/// `{"set-door": {"door": "entry", "command": "open"}}`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Request {
     GetState,
     // document reader
@@ -498,7 +502,7 @@ impl fmt::Debug for Request {
 
 /// The successful answer to a [`Request`].
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Response {
     Done,
     State { state: DeviceState },
@@ -557,7 +561,7 @@ impl fmt::Debug for Response {
 
 /// Something a device reports on its own.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum Event {
     StateChanged { state: DeviceState },
     MediaPresent,

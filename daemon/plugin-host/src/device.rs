@@ -52,7 +52,7 @@ pub struct DriverInfo {
 }
 
 /// The host's view of a device's health.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct DeviceHealth {
     pub state: DeviceState,
     /// Why the device is faulted (driver panicked, host process crashed, ...); `None`
@@ -65,8 +65,14 @@ pub struct DeviceHealth {
 /// What devices report to the daemon.
 #[derive(Clone, Debug)]
 pub enum HostEvent {
-    Device { device: String, event: Event },
-    Health { device: String, health: DeviceHealth },
+    Device {
+        device: String,
+        event: Event,
+    },
+    Health {
+        device: String,
+        health: DeviceHealth,
+    },
 }
 
 pub type EventSink = mpsc::UnboundedSender<HostEvent>;
@@ -78,20 +84,24 @@ pub enum OpenError {
     #[error("driver {path}: {reason}")]
     Load { path: PathBuf, reason: String },
     #[error("driver {path} is a {found} driver, but the device is configured as a {expected}")]
-    ClassMismatch { path: PathBuf, expected: DeviceClass, found: DeviceClass },
+    ClassMismatch {
+        path: PathBuf,
+        expected: DeviceClass,
+        found: DeviceClass,
+    },
     #[error("driver {path}: open failed: {status}")]
     Open { path: PathBuf, status: Status },
     #[error("driver host for {path}: {reason}")]
     DriverHost { path: PathBuf, reason: String },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, serde::Deserialize)]
 pub enum CallError {
     /// The driver answered with a status.
     #[error("{0}")]
     Status(Status),
     #[error("operation {op} does not exist on a {class}")]
-    WrongClass { op: &'static str, class: DeviceClass },
+    WrongClass { op: String, class: DeviceClass },
     #[error("operation not supported by this driver")]
     NotSupported,
     #[error("no answer within {after_ms} ms")]
@@ -113,6 +123,59 @@ impl CallError {
             CallError::Faulted(_) => Status::InternalError,
             CallError::Unavailable => Status::Unavailable,
         }
+    }
+}
+
+/// A device's health plus the channel its changes are reported on.
+pub(crate) struct HealthCell {
+    device_id: String,
+    events: EventSink,
+    health: std::sync::Mutex<DeviceHealth>,
+}
+
+impl HealthCell {
+    pub(crate) fn new(device_id: &str, events: EventSink) -> Self {
+        HealthCell {
+            device_id: device_id.to_owned(),
+            events,
+            health: std::sync::Mutex::new(DeviceHealth {
+                state: DeviceState::Unavailable,
+                fault: None,
+                restarts: 0,
+            }),
+        }
+    }
+
+    pub(crate) fn get(&self) -> DeviceHealth {
+        self.health
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Applies `change` and reports the new health if it differs.
+    pub(crate) fn update(&self, change: impl FnOnce(&mut DeviceHealth)) {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        let before = health.clone();
+        change(&mut health);
+        if *health != before {
+            let _ = self.events.send(HostEvent::Health {
+                device: self.device_id.clone(),
+                health: health.clone(),
+            });
+        }
+    }
+
+    /// Forwards a device event.
+    pub(crate) fn emit(&self, event: Event) {
+        let _ = self.events.send(HostEvent::Device {
+            device: self.device_id.clone(),
+            event,
+        });
+    }
+
+    pub(crate) fn device_id(&self) -> &str {
+        &self.device_id
     }
 }
 
@@ -149,7 +212,12 @@ impl Device {
             }
         };
         Ok(Device {
-            inner: Arc::new(DeviceInner { id: spec.id, info, isolation: spec.isolation, backend }),
+            inner: Arc::new(DeviceInner {
+                id: spec.id,
+                info,
+                isolation: spec.isolation,
+                backend,
+            }),
         })
     }
 
@@ -173,7 +241,10 @@ impl Device {
     /// the driver.
     pub async fn call(&self, request: Request) -> Result<Response, CallError> {
         if !request.applies_to(self.class()) {
-            return Err(CallError::WrongClass { op: request.name(), class: self.class() });
+            return Err(CallError::WrongClass {
+                op: request.name().into(),
+                class: self.class(),
+            });
         }
         match &self.inner.backend {
             Backend::InProcess(device) => device.call(request).await,

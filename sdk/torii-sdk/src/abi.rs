@@ -158,8 +158,9 @@ pub struct torii_document_reader_ops {
     pub struct_size: u32,
     pub read_mrz: Option<unsafe extern "C" fn(DevicePtr, *mut c_char, usize, *mut usize) -> i32>,
     pub chip_connect: Option<unsafe extern "C" fn(DevicePtr, *mut u8, usize, *mut usize) -> i32>,
-    pub chip_transmit:
-        Option<unsafe extern "C" fn(DevicePtr, *const u8, usize, *mut u8, usize, *mut usize) -> i32>,
+    pub chip_transmit: Option<
+        unsafe extern "C" fn(DevicePtr, *const u8, usize, *mut u8, usize, *mut usize) -> i32,
+    >,
     pub chip_disconnect: Option<unsafe extern "C" fn(DevicePtr) -> i32>,
 }
 
@@ -205,14 +206,16 @@ pub struct torii_finger_sample {
 #[derive(Clone, Copy, Debug)]
 pub struct torii_fingerprint_sensor_ops {
     pub struct_size: u32,
-    pub capture: Option<unsafe extern "C" fn(DevicePtr, u32, *mut torii_finger_sample, usize) -> i32>,
+    pub capture:
+        Option<unsafe extern "C" fn(DevicePtr, u32, *mut torii_finger_sample, usize) -> i32>,
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct torii_camera_ops {
     pub struct_size: u32,
-    pub capture_face: Option<unsafe extern "C" fn(DevicePtr, u32, *mut u8, usize, *mut usize) -> i32>,
+    pub capture_face:
+        Option<unsafe extern "C" fn(DevicePtr, u32, *mut u8, usize, *mut usize) -> i32>,
 }
 
 #[repr(C)]
@@ -235,7 +238,8 @@ pub struct torii_driver_api {
     pub static_version: *const c_char,
     pub static_vendor: *const c_char,
     pub capabilities: u64,
-    pub open: Option<unsafe extern "C" fn(*const torii_host_api, *const c_char, *mut DevicePtr) -> i32>,
+    pub open:
+        Option<unsafe extern "C" fn(*const torii_host_api, *const c_char, *mut DevicePtr) -> i32>,
     pub close: Option<unsafe extern "C" fn(DevicePtr)>,
     pub get_state: Option<unsafe extern "C" fn(DevicePtr) -> i32>,
     pub cancel: Option<unsafe extern "C" fn(DevicePtr) -> i32>,
@@ -260,40 +264,115 @@ pub fn layout_table() -> Vec<(&'static str, usize)> {
     use std::mem::{offset_of, size_of};
     vec![
         ("sizeof(torii_abi_tag)", size_of::<torii_abi_tag>()),
-        ("offsetof(torii_abi_tag,device_class)", offset_of!(torii_abi_tag, device_class)),
+        (
+            "offsetof(torii_abi_tag,device_class)",
+            offset_of!(torii_abi_tag, device_class),
+        ),
         ("sizeof(torii_usb_id)", size_of::<torii_usb_id>()),
         ("sizeof(torii_event)", size_of::<torii_event>()),
-        ("offsetof(torii_event,value)", offset_of!(torii_event, value)),
-        ("offsetof(torii_event,borrowed_data)", offset_of!(torii_event, borrowed_data)),
-        ("offsetof(torii_event,data_len)", offset_of!(torii_event, data_len)),
+        (
+            "offsetof(torii_event,value)",
+            offset_of!(torii_event, value),
+        ),
+        (
+            "offsetof(torii_event,borrowed_data)",
+            offset_of!(torii_event, borrowed_data),
+        ),
+        (
+            "offsetof(torii_event,data_len)",
+            offset_of!(torii_event, data_len),
+        ),
         ("sizeof(torii_host_api)", size_of::<torii_host_api>()),
-        ("offsetof(torii_host_api,emit_event)", offset_of!(torii_host_api, emit_event)),
-        ("offsetof(torii_host_api,log)", offset_of!(torii_host_api, log)),
-        ("sizeof(torii_document_reader_ops)", size_of::<torii_document_reader_ops>()),
-        ("offsetof(torii_document_reader_ops,chip_disconnect)", offset_of!(torii_document_reader_ops, chip_disconnect)),
-        ("sizeof(torii_code_reader_ops)", size_of::<torii_code_reader_ops>()),
-        ("sizeof(torii_card_printer_ops)", size_of::<torii_card_printer_ops>()),
-        ("offsetof(torii_card_printer_ops,retain)", offset_of!(torii_card_printer_ops, retain)),
-        ("sizeof(torii_card_reader_ops)", size_of::<torii_card_reader_ops>()),
-        ("sizeof(torii_finger_sample)", size_of::<torii_finger_sample>()),
-        ("offsetof(torii_finger_sample,quality)", offset_of!(torii_finger_sample, quality)),
-        ("offsetof(torii_finger_sample,caller_owned_template)", offset_of!(torii_finger_sample, caller_owned_template)),
-        ("offsetof(torii_finger_sample,image_len)", offset_of!(torii_finger_sample, image_len)),
-        ("sizeof(torii_fingerprint_sensor_ops)", size_of::<torii_fingerprint_sensor_ops>()),
+        (
+            "offsetof(torii_host_api,emit_event)",
+            offset_of!(torii_host_api, emit_event),
+        ),
+        (
+            "offsetof(torii_host_api,log)",
+            offset_of!(torii_host_api, log),
+        ),
+        (
+            "sizeof(torii_document_reader_ops)",
+            size_of::<torii_document_reader_ops>(),
+        ),
+        (
+            "offsetof(torii_document_reader_ops,chip_disconnect)",
+            offset_of!(torii_document_reader_ops, chip_disconnect),
+        ),
+        (
+            "sizeof(torii_code_reader_ops)",
+            size_of::<torii_code_reader_ops>(),
+        ),
+        (
+            "sizeof(torii_card_printer_ops)",
+            size_of::<torii_card_printer_ops>(),
+        ),
+        (
+            "offsetof(torii_card_printer_ops,retain)",
+            offset_of!(torii_card_printer_ops, retain),
+        ),
+        (
+            "sizeof(torii_card_reader_ops)",
+            size_of::<torii_card_reader_ops>(),
+        ),
+        (
+            "sizeof(torii_finger_sample)",
+            size_of::<torii_finger_sample>(),
+        ),
+        (
+            "offsetof(torii_finger_sample,quality)",
+            offset_of!(torii_finger_sample, quality),
+        ),
+        (
+            "offsetof(torii_finger_sample,caller_owned_template)",
+            offset_of!(torii_finger_sample, caller_owned_template),
+        ),
+        (
+            "offsetof(torii_finger_sample,image_len)",
+            offset_of!(torii_finger_sample, image_len),
+        ),
+        (
+            "sizeof(torii_fingerprint_sensor_ops)",
+            size_of::<torii_fingerprint_sensor_ops>(),
+        ),
         ("sizeof(torii_camera_ops)", size_of::<torii_camera_ops>()),
-        ("sizeof(torii_lane_controller_ops)", size_of::<torii_lane_controller_ops>()),
-        ("offsetof(torii_lane_controller_ops,set_light)", offset_of!(torii_lane_controller_ops, set_light)),
+        (
+            "sizeof(torii_lane_controller_ops)",
+            size_of::<torii_lane_controller_ops>(),
+        ),
+        (
+            "offsetof(torii_lane_controller_ops,set_light)",
+            offset_of!(torii_lane_controller_ops, set_light),
+        ),
         ("sizeof(torii_driver_api)", size_of::<torii_driver_api>()),
-        ("offsetof(torii_driver_api,static_name)", offset_of!(torii_driver_api, static_name)),
-        ("offsetof(torii_driver_api,capabilities)", offset_of!(torii_driver_api, capabilities)),
-        ("offsetof(torii_driver_api,open)", offset_of!(torii_driver_api, open)),
-        ("offsetof(torii_driver_api,cancel)", offset_of!(torii_driver_api, cancel)),
-        ("offsetof(torii_driver_api,class_ops)", offset_of!(torii_driver_api, class_ops)),
+        (
+            "offsetof(torii_driver_api,static_name)",
+            offset_of!(torii_driver_api, static_name),
+        ),
+        (
+            "offsetof(torii_driver_api,capabilities)",
+            offset_of!(torii_driver_api, capabilities),
+        ),
+        (
+            "offsetof(torii_driver_api,open)",
+            offset_of!(torii_driver_api, open),
+        ),
+        (
+            "offsetof(torii_driver_api,cancel)",
+            offset_of!(torii_driver_api, cancel),
+        ),
+        (
+            "offsetof(torii_driver_api,class_ops)",
+            offset_of!(torii_driver_api, class_ops),
+        ),
         ("TORII_ABI_MAGIC", TORII_ABI_MAGIC as usize),
         ("TORII_ABI_MAJOR", TORII_ABI_MAJOR as usize),
         ("TORII_ABI_MINOR", TORII_ABI_MINOR as usize),
         ("TORII_INTERNAL_ERROR", TORII_INTERNAL_ERROR as usize),
-        ("TORII_CLASS_LANE_CONTROLLER", TORII_CLASS_LANE_CONTROLLER as usize),
+        (
+            "TORII_CLASS_LANE_CONTROLLER",
+            TORII_CLASS_LANE_CONTROLLER as usize,
+        ),
         ("TORII_EVENT_FIRE_ALARM", TORII_EVENT_FIRE_ALARM as usize),
         ("TORII_CAP_RETAIN", TORII_CAP_RETAIN as usize),
         ("TORII_DOOR_FREE", TORII_DOOR_FREE as usize),

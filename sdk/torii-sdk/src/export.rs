@@ -67,9 +67,14 @@ unsafe fn with_device<D: Driver>(
             boxed.poisoned.store(true, Ordering::Release);
             boxed.host.log(
                 LogLevel::Error,
-                &format!("driver {} panicked in {op_name}; device poisoned", D::NAME.to_string_lossy()),
+                &format!(
+                    "driver {} panicked in {op_name}; device poisoned",
+                    D::NAME.to_string_lossy()
+                ),
             );
-            boxed.host.emit(&Event::StateChanged { state: DeviceState::Unavailable });
+            boxed.host.emit(&Event::StateChanged {
+                state: DeviceState::Unavailable,
+            });
             abi::TORII_INTERNAL_ERROR
         }
     }
@@ -106,7 +111,9 @@ unsafe fn borrowed_str<'a>(text: *const c_char) -> Result<&'a str, Status> {
         return Err(Status::InvalidArgument);
     }
     // SAFETY: non-null and NUL-terminated per the contract.
-    unsafe { CStr::from_ptr(text) }.to_str().map_err(|_| Status::InvalidArgument)
+    unsafe { CStr::from_ptr(text) }
+        .to_str()
+        .map_err(|_| Status::InvalidArgument)
 }
 
 // ---------------------------------------------------------------- common entry points
@@ -133,14 +140,21 @@ unsafe extern "C" fn open<D: Driver>(
     };
     match catch_unwind(AssertUnwindSafe(|| D::open(host, config))) {
         Ok(Ok(driver)) => {
-            let boxed = Box::new(DeviceBox { driver, host, poisoned: AtomicBool::new(false) });
+            let boxed = Box::new(DeviceBox {
+                driver,
+                host,
+                poisoned: AtomicBool::new(false),
+            });
             // SAFETY: out_device checked non-null above.
             unsafe { *out_device = Box::into_raw(boxed) as DevicePtr };
             abi::TORII_OK
         }
         Ok(Err(status)) => status.to_abi(),
         Err(_) => {
-            host.log(LogLevel::Error, &format!("driver {} panicked in open", D::NAME.to_string_lossy()));
+            host.log(
+                LogLevel::Error,
+                &format!("driver {} panicked in open", D::NAME.to_string_lossy()),
+            );
             abi::TORII_INTERNAL_ERROR
         }
     }
@@ -165,7 +179,11 @@ unsafe extern "C" fn get_state<D: Driver>(device: DevicePtr) -> i32 {
             Ok(())
         })
     };
-    if status == abi::TORII_OK { state.to_abi() } else { abi::TORII_STATE_UNAVAILABLE }
+    if status == abi::TORII_OK {
+        state.to_abi()
+    } else {
+        abi::TORII_STATE_UNAVAILABLE
+    }
 }
 
 unsafe extern "C" fn cancel<D: Driver>(device: DevicePtr) -> i32 {
@@ -179,7 +197,10 @@ unsafe extern "C" fn cancel<D: Driver>(device: DevicePtr) -> i32 {
 }
 
 /// The `torii_driver_api` of driver type `D`.
-pub const fn driver_api<D: Driver>(device_class: u32, class_ops: *const c_void) -> torii_driver_api {
+pub const fn driver_api<D: Driver>(
+    device_class: u32,
+    class_ops: *const c_void,
+) -> torii_driver_api {
     torii_driver_api {
         struct_size: size_of::<torii_driver_api>() as u32,
         device_class,
@@ -219,7 +240,11 @@ unsafe extern "C" fn chip_connect<D: DocumentReader>(
     out_len: *mut usize,
 ) -> i32 {
     // SAFETY: forwarded host contract on device and buffers.
-    unsafe { with_device::<D>(device, "chip_connect", |d| copy_out(&d.chip_connect()?, atr, capacity, out_len)) }
+    unsafe {
+        with_device::<D>(device, "chip_connect", |d| {
+            copy_out(&d.chip_connect()?, atr, capacity, out_len)
+        })
+    }
 }
 
 unsafe extern "C" fn chip_transmit<D: DocumentReader>(
@@ -281,7 +306,11 @@ unsafe extern "C" fn printer_read_chip<D: CardPrinter>(
     out_len: *mut usize,
 ) -> i32 {
     // SAFETY: forwarded host contract on device and buffers.
-    unsafe { with_device::<D>(device, "read_chip", |d| copy_out(&d.read_chip()?, data, capacity, out_len)) }
+    unsafe {
+        with_device::<D>(device, "read_chip", |d| {
+            copy_out(&d.read_chip()?, data, capacity, out_len)
+        })
+    }
 }
 
 unsafe extern "C" fn print_line<D: CardPrinter>(device: DevicePtr, line: *const c_char) -> i32 {
@@ -321,7 +350,11 @@ unsafe extern "C" fn reader_read_chip<D: CardReader>(
     out_len: *mut usize,
 ) -> i32 {
     // SAFETY: forwarded host contract on device and buffers.
-    unsafe { with_device::<D>(device, "read_chip", |d| copy_out(&d.read_chip()?, data, capacity, out_len)) }
+    unsafe {
+        with_device::<D>(device, "read_chip", |d| {
+            copy_out(&d.read_chip()?, data, capacity, out_len)
+        })
+    }
 }
 
 pub const fn card_reader_ops<D: CardReader>() -> abi::torii_card_reader_ops {
@@ -368,10 +401,20 @@ unsafe extern "C" fn capture<D: FingerprintSensor>(
             for (out, sample) in samples.iter_mut().zip(captured) {
                 out.quality = sample.quality.map_or(-1, i32::from);
                 if wants.template {
-                    copy_out(&sample.template, out.caller_owned_template, out.template_capacity, &mut out.template_len)?;
+                    copy_out(
+                        &sample.template,
+                        out.caller_owned_template,
+                        out.template_capacity,
+                        &mut out.template_len,
+                    )?;
                 }
                 if wants.image {
-                    copy_out(&sample.image, out.caller_owned_image, out.image_capacity, &mut out.image_len)?;
+                    copy_out(
+                        &sample.image,
+                        out.caller_owned_image,
+                        out.image_capacity,
+                        &mut out.image_len,
+                    )?;
                 }
             }
             Ok(())
@@ -413,7 +456,11 @@ pub const fn camera_ops<D: Camera>() -> abi::torii_camera_ops {
 
 // ---------------------------------------------------------------- lane controller
 
-unsafe extern "C" fn set_door<D: LaneController>(device: DevicePtr, door: u32, command: u32) -> i32 {
+unsafe extern "C" fn set_door<D: LaneController>(
+    device: DevicePtr,
+    door: u32,
+    command: u32,
+) -> i32 {
     let (Some(door), Some(command)) = (Door::from_abi(door), DoorCommand::from_abi(command)) else {
         return abi::TORII_INVALID_ARGUMENT;
     };
@@ -432,10 +479,20 @@ unsafe fn write_out<T>(out: *mut T, value: T) -> Outcome {
     Ok(())
 }
 
-unsafe extern "C" fn get_door<D: LaneController>(device: DevicePtr, door: u32, out_state: *mut u32) -> i32 {
-    let Some(door) = Door::from_abi(door) else { return abi::TORII_INVALID_ARGUMENT };
+unsafe extern "C" fn get_door<D: LaneController>(
+    device: DevicePtr,
+    door: u32,
+    out_state: *mut u32,
+) -> i32 {
+    let Some(door) = Door::from_abi(door) else {
+        return abi::TORII_INVALID_ARGUMENT;
+    };
     // SAFETY: forwarded host contract on device and out pointer.
-    unsafe { with_device::<D>(device, "get_door", |d| write_out(out_state, d.door_state(door)?.to_abi())) }
+    unsafe {
+        with_device::<D>(device, "get_door", |d| {
+            write_out(out_state, d.door_state(door)?.to_abi())
+        })
+    }
 }
 
 unsafe extern "C" fn get_person_count<D: LaneController>(
@@ -443,18 +500,33 @@ unsafe extern "C" fn get_person_count<D: LaneController>(
     zone: u32,
     out_count: *mut u32,
 ) -> i32 {
-    let Some(zone) = Zone::from_abi(zone) else { return abi::TORII_INVALID_ARGUMENT };
+    let Some(zone) = Zone::from_abi(zone) else {
+        return abi::TORII_INVALID_ARGUMENT;
+    };
     // SAFETY: forwarded host contract on device and out pointer.
-    unsafe { with_device::<D>(device, "get_person_count", |d| write_out(out_count, d.person_count(zone)?)) }
+    unsafe {
+        with_device::<D>(device, "get_person_count", |d| {
+            write_out(out_count, d.person_count(zone)?)
+        })
+    }
 }
 
-unsafe extern "C" fn get_fire_alarm<D: LaneController>(device: DevicePtr, out_active: *mut i32) -> i32 {
+unsafe extern "C" fn get_fire_alarm<D: LaneController>(
+    device: DevicePtr,
+    out_active: *mut i32,
+) -> i32 {
     // SAFETY: forwarded host contract on device and out pointer.
-    unsafe { with_device::<D>(device, "get_fire_alarm", |d| write_out(out_active, i32::from(d.fire_alarm()?))) }
+    unsafe {
+        with_device::<D>(device, "get_fire_alarm", |d| {
+            write_out(out_active, i32::from(d.fire_alarm()?))
+        })
+    }
 }
 
 unsafe extern "C" fn set_light<D: LaneController>(device: DevicePtr, light: u32) -> i32 {
-    let Some(light) = Light::from_abi(light) else { return abi::TORII_INVALID_ARGUMENT };
+    let Some(light) = Light::from_abi(light) else {
+        return abi::TORII_INVALID_ARGUMENT;
+    };
     // SAFETY: forwarded host contract.
     unsafe { with_device::<D>(device, "set_light", |d| d.set_light(light)) }
 }
@@ -478,25 +550,55 @@ pub const fn lane_controller_ops<D: LaneController>() -> abi::torii_lane_control
 #[macro_export]
 macro_rules! export_driver {
     (DocumentReader => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_DOCUMENT_READER, torii_document_reader_ops, document_reader_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_DOCUMENT_READER,
+            torii_document_reader_ops,
+            document_reader_ops
+        );
     };
     (CodeReader => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_CODE_READER, torii_code_reader_ops, code_reader_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_CODE_READER,
+            torii_code_reader_ops,
+            code_reader_ops
+        );
     };
     (CardPrinter => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_CARD_PRINTER, torii_card_printer_ops, card_printer_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_CARD_PRINTER,
+            torii_card_printer_ops,
+            card_printer_ops
+        );
     };
     (CardReader => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_CARD_READER, torii_card_reader_ops, card_reader_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_CARD_READER,
+            torii_card_reader_ops,
+            card_reader_ops
+        );
     };
     (FingerprintSensor => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_FINGERPRINT_SENSOR, torii_fingerprint_sensor_ops, fingerprint_sensor_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_FINGERPRINT_SENSOR,
+            torii_fingerprint_sensor_ops,
+            fingerprint_sensor_ops
+        );
     };
     (Camera => $ty:ty) => {
         $crate::__export_driver!($ty, TORII_CLASS_CAMERA, torii_camera_ops, camera_ops);
     };
     (LaneController => $ty:ty) => {
-        $crate::__export_driver!($ty, TORII_CLASS_LANE_CONTROLLER, torii_lane_controller_ops, lane_controller_ops);
+        $crate::__export_driver!(
+            $ty,
+            TORII_CLASS_LANE_CONTROLLER,
+            torii_lane_controller_ops,
+            lane_controller_ops
+        );
     };
 }
 

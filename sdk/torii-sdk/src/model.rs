@@ -505,8 +505,12 @@ impl fmt::Debug for Request {
 #[serde(rename_all = "kebab-case")]
 pub enum Response {
     Done,
-    State { state: DeviceState },
-    Mrz { lines: Vec<String> },
+    State {
+        state: DeviceState,
+    },
+    Mrz {
+        lines: Vec<String>,
+    },
     Atr {
         #[serde(with = "serde_bytes")]
         atr: Vec<u8>,
@@ -519,14 +523,22 @@ pub enum Response {
         #[serde(with = "serde_bytes")]
         data: Vec<u8>,
     },
-    Fingers { samples: Vec<FingerSample> },
+    Fingers {
+        samples: Vec<FingerSample>,
+    },
     Face {
         #[serde(with = "serde_bytes")]
         jpeg: Vec<u8>,
     },
-    DoorState { state: DoorState },
-    PersonCount { count: u32 },
-    FireAlarm { active: bool },
+    DoorState {
+        state: DoorState,
+    },
+    PersonCount {
+        count: u32,
+    },
+    FireAlarm {
+        active: bool,
+    },
 }
 
 impl Response {
@@ -563,7 +575,9 @@ impl fmt::Debug for Response {
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Event {
-    StateChanged { state: DeviceState },
+    StateChanged {
+        state: DeviceState,
+    },
     MediaPresent,
     MediaRemoved,
     CodeRead {
@@ -571,11 +585,23 @@ pub enum Event {
         #[serde(with = "serde_bytes")]
         payload: Vec<u8>,
     },
-    FingerPresent { present: bool },
-    SubjectPresent { present: bool },
-    DoorState { door: Door, state: DoorState },
-    PersonCount { zone: Zone, count: u32 },
-    FireAlarm { active: bool },
+    FingerPresent {
+        present: bool,
+    },
+    SubjectPresent {
+        present: bool,
+    },
+    DoorState {
+        door: Door,
+        state: DoorState,
+    },
+    PersonCount {
+        zone: Zone,
+        count: u32,
+    },
+    FireAlarm {
+        active: bool,
+    },
 }
 
 impl Event {
@@ -648,9 +674,14 @@ mod tests {
 
     #[test]
     fn debug_output_never_carries_payloads() {
-        let event = Event::CodeRead { symbology: Symbology::Qr, payload: b"TTP:SECRET".to_vec() };
+        let event = Event::CodeRead {
+            symbology: Symbology::Qr,
+            payload: b"TTP:SECRET".to_vec(),
+        };
         assert!(!format!("{event:?}").contains("SECRET"));
-        let request = Request::PrintLine { line: "SECRET".into() };
+        let request = Request::PrintLine {
+            line: "SECRET".into(),
+        };
         assert!(!format!("{request:?}").contains("SECRET"));
     }
 }

@@ -12,7 +12,10 @@ pub struct UsbId {
 
 impl UsbId {
     pub const fn new(vendor_id: u16, product_id: u16) -> Self {
-        UsbId { vendor_id, product_id }
+        UsbId {
+            vendor_id,
+            product_id,
+        }
     }
 }
 

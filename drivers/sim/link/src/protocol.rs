@@ -9,26 +9,42 @@
 use serde::{Deserialize, Serialize};
 use torii_sdk::model::{DeviceClass, DeviceState, Event, Request, Response, Status};
 
-pub use torii_sdk::wire::{FrameError, MAX_FRAME_LEN, decode, encode, read_frame, write_frame};
 #[cfg(feature = "tokio")]
 pub use torii_sdk::wire::tokio_io;
+pub use torii_sdk::wire::{FrameError, MAX_FRAME_LEN, decode, encode, read_frame, write_frame};
 
 /// Bumped on any incompatible change of the messages below.
 pub const PROTOCOL_VERSION: u16 = 1;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum DriverToSim {
-    Hello { protocol: u16, class: DeviceClass },
-    Call { id: u64, request: Request },
+    Hello {
+        protocol: u16,
+        class: DeviceClass,
+    },
+    Call {
+        id: u64,
+        request: Request,
+    },
     /// Cancel the call with this id (a no-op when it already finished).
-    Cancel { id: u64 },
+    Cancel {
+        id: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum SimToDriver {
-    Welcome { protocol: u16, state: DeviceState },
-    Reply { id: u64, result: Result<Response, Status> },
-    Event { event: Event },
+    Welcome {
+        protocol: u16,
+        state: DeviceState,
+    },
+    Reply {
+        id: u64,
+        result: Result<Response, Status>,
+    },
+    Event {
+        event: Event,
+    },
 }
 
 #[cfg(test)]
@@ -37,7 +53,10 @@ mod tests {
 
     #[test]
     fn frames_round_trip() {
-        let msg = DriverToSim::Call { id: 7, request: Request::ReadMrz };
+        let msg = DriverToSim::Call {
+            id: 7,
+            request: Request::ReadMrz,
+        };
         let frame = encode(&msg).unwrap();
         let back: DriverToSim = read_frame(&mut &frame[..]).unwrap();
         assert_eq!(back, msg);
@@ -47,10 +66,19 @@ mod tests {
     fn oversized_and_garbage_frames_are_errors() {
         let mut huge = Vec::from(((MAX_FRAME_LEN + 1) as u32).to_be_bytes());
         huge.extend_from_slice(&[0; 8]);
-        assert!(matches!(read_frame::<_, SimToDriver>(&mut &huge[..]), Err(FrameError::TooLarge(_))));
+        assert!(matches!(
+            read_frame::<_, SimToDriver>(&mut &huge[..]),
+            Err(FrameError::TooLarge(_))
+        ));
         let garbage = [0, 0, 0, 3, 0xff, 0xff, 0xff];
-        assert!(matches!(read_frame::<_, SimToDriver>(&mut &garbage[..]), Err(FrameError::Decode(_))));
+        assert!(matches!(
+            read_frame::<_, SimToDriver>(&mut &garbage[..]),
+            Err(FrameError::Decode(_))
+        ));
         let truncated = [0, 0, 0, 9, 1];
-        assert!(matches!(read_frame::<_, SimToDriver>(&mut &truncated[..]), Err(FrameError::Io(_))));
+        assert!(matches!(
+            read_frame::<_, SimToDriver>(&mut &truncated[..]),
+            Err(FrameError::Io(_))
+        ));
     }
 }

@@ -7,7 +7,10 @@ pub use tokio_serial::{SerialPortBuilderExt, SerialStream};
 #[derive(Debug, thiserror::Error)]
 pub enum SerialError {
     #[error("serial port {path}: {source}")]
-    Open { path: String, source: tokio_serial::Error },
+    Open {
+        path: String,
+        source: tokio_serial::Error,
+    },
     #[error("listing serial ports: {0}")]
     List(tokio_serial::Error),
 }
@@ -17,7 +20,10 @@ pub fn open(path: &str, baud: u32, timeout: Duration) -> Result<SerialStream, Se
     tokio_serial::new(path, baud)
         .timeout(timeout)
         .open_native_async()
-        .map_err(|source| SerialError::Open { path: path.to_owned(), source })
+        .map_err(|source| SerialError::Open {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Serial ports whose USB adapter matches `table`, with the id that matched.

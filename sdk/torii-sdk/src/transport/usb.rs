@@ -12,7 +12,12 @@ pub enum UsbError {
     #[error("USB enumeration: {0}")]
     List(rusb::Error),
     #[error("opening USB device {id} (bus {bus} address {address}): {source}")]
-    Open { id: UsbId, bus: u8, address: u8, source: rusb::Error },
+    Open {
+        id: UsbId,
+        bus: u8,
+        address: u8,
+        source: rusb::Error,
+    },
 }
 
 pub fn context() -> Result<rusb::Context, UsbError> {
@@ -20,7 +25,10 @@ pub fn context() -> Result<rusb::Context, UsbError> {
 }
 
 /// Attached devices whose id is in `table`.
-pub fn find(context: &rusb::Context, table: &[UsbId]) -> Result<Vec<(rusb::Device<rusb::Context>, UsbId)>, UsbError> {
+pub fn find(
+    context: &rusb::Context,
+    table: &[UsbId],
+) -> Result<Vec<(rusb::Device<rusb::Context>, UsbId)>, UsbError> {
     use rusb::UsbContext;
     let devices = context.devices().map_err(UsbError::List)?;
     Ok(devices
@@ -34,8 +42,14 @@ pub fn find(context: &rusb::Context, table: &[UsbId]) -> Result<Vec<(rusb::Devic
 }
 
 /// Opens a device found by [`find`].
-pub fn open(device: &rusb::Device<rusb::Context>, id: UsbId) -> Result<rusb::DeviceHandle<rusb::Context>, UsbError> {
-    device
-        .open()
-        .map_err(|source| UsbError::Open { id, bus: device.bus_number(), address: device.address(), source })
+pub fn open(
+    device: &rusb::Device<rusb::Context>,
+    id: UsbId,
+) -> Result<rusb::DeviceHandle<rusb::Context>, UsbError> {
+    device.open().map_err(|source| UsbError::Open {
+        id,
+        bus: device.bus_number(),
+        address: device.address(),
+        source,
+    })
 }

@@ -355,6 +355,12 @@ fn read_into(
 }
 
 /// One request through the class's ops table. Runs on the calling (blocking) thread.
+///
+/// Every `unsafe` block here is a call through the driver's ops table with the same
+/// justification, given once: `dev` is open and not closed meanwhile, calls are
+/// serialised by the caller (`call_lock`), and every buffer is owned by this frame and
+/// passed with its true capacity.
+#[allow(clippy::undocumented_unsafe_blocks)]
 fn dispatch(
     driver: &LoadedDriver,
     dev: DevicePtr,
@@ -365,8 +371,6 @@ fn dispatch(
         op: request.name().into(),
         class: driver.info.class,
     };
-    // SAFETY (every unsafe call below): `dev` is open and calls are serialised by the
-    // caller; buffers are owned by this frame and sized as passed.
     match (&driver.ops, request) {
         (_, Request::GetState) => {
             let get_state = need(driver.api.get_state)?;

@@ -182,7 +182,7 @@ fn check_class(
 }
 
 fn read_class_ops(class: DeviceClass, ops: *const std::ffi::c_void) -> Option<ClassOps> {
-    // SAFETY (all arms): class_ops points at the ops struct of the class the driver
+    // SAFETY: (all arms) class_ops points at the ops struct of the class the driver
     // declared (contract), which starts with its struct_size.
     unsafe {
         Some(match class {

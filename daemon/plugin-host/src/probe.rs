@@ -176,7 +176,7 @@ fn parse_tag(path: &Path, bytes: &[u8]) -> Result<torii_abi_tag, ProbeError> {
 }
 
 fn parse_usb_ids(path: &Path, bytes: &[u8]) -> Result<Vec<UsbId>, ProbeError> {
-    if bytes.len() % size_of::<abi::torii_usb_id>() != 0 {
+    if !bytes.len().is_multiple_of(size_of::<abi::torii_usb_id>()) {
         return Err(ProbeError::Malformed {
             path: path.into(),
             symbol: abi::USB_IDS_SYMBOL,

@@ -1,0 +1,517 @@
+//! `toriictl`: the command-line client of toriid's HTTP API, over the Unix socket
+//! (every route) or the loopback TCP address (read-only routes).
+//!
+//! Exit codes: 0 ok, 1 the command failed (device error, unknown device), 2 usage or
+//! connection error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use clap::{Parser, Subcommand};
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use torii_sdk::model::Request;
+use toriid::api::json;
+use toriid::command::{CallView, DeviceView, ErrorView, ResponseView, StatusView};
+
+const DEFAULT_SOCKET: &str = "/run/torii/api.sock";
+
+#[derive(Parser)]
+#[command(
+    name = "toriictl",
+    version,
+    about = "Control and inspect a running toriid"
+)]
+struct Cli {
+    /// toriid's API socket (every command).
+    #[arg(long, env = "TORII_API_SOCKET", default_value = DEFAULT_SOCKET, value_name = "PATH")]
+    socket: PathBuf,
+    /// Use the loopback TCP API instead, e.g. http://127.0.0.1:8770 (read-only
+    /// commands only: device calls need the socket).
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Gate status: id, lane, in service, device counts.
+    Status,
+    /// Every configured device with its state.
+    Devices,
+    /// One device in detail, with its recent events.
+    Device { id: String },
+    /// Run one operation on a device (officer / maintenance access).
+    ///
+    /// OP is an operation name with optional KEY=VALUE arguments
+    /// (`read-mrz`; `set-door door=entry command=open`; `capture-face timeout_ms=5000`)
+    /// or a raw JSON request (`'{"op":"get-state"}'`).
+    Call {
+        id: String,
+        op: String,
+        args: Vec<String>,
+    },
+}
+
+/// Where toriid is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Target {
+    Unix(PathBuf),
+    /// `host:port` of an `http://` URL.
+    Tcp(String),
+}
+
+impl Target {
+    fn describe(&self) -> String {
+        match self {
+            Target::Unix(path) => path.display().to_string(),
+            Target::Tcp(authority) => format!("http://{authority}"),
+        }
+    }
+}
+
+fn parse_url(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("unsupported URL {url:?}: expected http://HOST:PORT"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(format!("URL {url:?} has no host"));
+    }
+    let authority = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+    {
+        authority.to_owned()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok(Target::Tcp(authority))
+}
+
+/// Builds a device request from `op` and `key=value` arguments (values are JSON when
+/// they parse as JSON, strings otherwise), or takes `op` as raw JSON.
+fn parse_call(op: &str, args: &[String]) -> Result<Request, String> {
+    if op.trim_start().starts_with('{') {
+        if !args.is_empty() {
+            return Err("a raw JSON request takes no further arguments".to_owned());
+        }
+        return json::parse_request(op.as_bytes());
+    }
+    let value = {
+        let mut map = serde_json::Map::new();
+        map.insert("op".to_owned(), op.into());
+        for arg in args {
+            let (key, value) = arg
+                .split_once('=')
+                .ok_or_else(|| format!("argument {arg:?} is not KEY=VALUE"))?;
+            let value =
+                serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::from(value));
+            map.insert(key.replace('-', "_"), value);
+        }
+        serde_json::Value::Object(map)
+    };
+    json::request_from_value(value)
+}
+
+#[derive(Debug)]
+enum Failure {
+    /// Usage or connection: exit 2.
+    Usage(String),
+    /// The command ran and failed: exit 1.
+    Command(String),
+}
+
+async fn send(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Option<String>,
+) -> Result<(StatusCode, Bytes), Failure> {
+    let unreachable = |e: std::io::Error| {
+        Failure::Usage(format!(
+            "cannot reach toriid at {}: {} — is toriid running?",
+            target.describe(),
+            io_message(&e)
+        ))
+    };
+    let (host, io) = match target {
+        Target::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(unreachable)?;
+            ("localhost".to_owned(), Io::Unix(TokioIo::new(stream)))
+        }
+        Target::Tcp(authority) => {
+            let stream = tokio::net::TcpStream::connect(authority.as_str())
+                .await
+                .map_err(unreachable)?;
+            (authority.clone(), Io::Tcp(TokioIo::new(stream)))
+        }
+    };
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, host)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.unwrap_or_default())))
+        .map_err(|e| Failure::Usage(format!("cannot build request: {e}")))?;
+    let protocol = |e: hyper::Error| {
+        Failure::Usage(format!("HTTP error talking to {}: {e}", target.describe()))
+    };
+    let response = match io {
+        Io::Unix(io) => exchange(io, request).await,
+        Io::Tcp(io) => exchange(io, request).await,
+    }
+    .map_err(protocol)?;
+    Ok(response)
+}
+
+enum Io {
+    Unix(TokioIo<tokio::net::UnixStream>),
+    Tcp(TokioIo<tokio::net::TcpStream>),
+}
+
+async fn exchange<T>(
+    io: T,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(StatusCode, Bytes), hyper::Error>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    let driver = tokio::spawn(connection);
+    let response = sender.send_request(request).await?;
+    let status = response.status();
+    let body = response.into_body().collect().await?.to_bytes();
+    driver.abort();
+    Ok((status, body))
+}
+
+/// `No such file or directory`, without the `(os error 2)` suffix.
+fn io_message(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body)
+        .map_err(|e| Failure::Usage(format!("unexpected answer from toriid: {e}")))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let target = match &cli.url {
+        Some(url) => parse_url(url).map_err(Failure::Usage)?,
+        None => Target::Unix(cli.socket.clone()),
+    };
+    let (method, path, body) = match &cli.command {
+        Cmd::Status => (Method::GET, "/api/v1/status".to_owned(), None),
+        Cmd::Devices => (Method::GET, "/api/v1/devices".to_owned(), None),
+        Cmd::Device { id } => (
+            Method::GET,
+            format!("/api/v1/devices/{}", path_segment(id)?),
+            None,
+        ),
+        Cmd::Call { id, op, args } => {
+            let request = parse_call(op, args).map_err(Failure::Usage)?;
+            let body = json::request_to_value(&request).to_string();
+            (
+                Method::POST,
+                format!("/api/v1/devices/{}/call", path_segment(id)?),
+                Some(body),
+            )
+        }
+    };
+    let (status, body) = send(&target, method, &path, body).await?;
+
+    if !status.is_success() {
+        if cli.json {
+            println!("{}", String::from_utf8_lossy(&body));
+        }
+        let error: ErrorView = decode(&body).unwrap_or_else(|_| ErrorView {
+            error: "http".to_owned(),
+            message: format!("HTTP {status}"),
+            code: None,
+        });
+        if error.error == "not-found"
+            && matches!(cli.command, Cmd::Call { .. })
+            && matches!(target, Target::Tcp(_))
+        {
+            return Err(Failure::Usage(
+                "device calls are only served on the API socket (use --socket, not --url)"
+                    .to_owned(),
+            ));
+        }
+        let code = error.code.map(|c| format!(" [{c}]")).unwrap_or_default();
+        return Err(Failure::Command(format!("{}{code}", error.message)));
+    }
+    if cli.json {
+        println!("{}", String::from_utf8_lossy(&body));
+        return Ok(());
+    }
+    match &cli.command {
+        Cmd::Status => print_status(&decode(&body)?),
+        Cmd::Devices => print_devices(&decode::<Vec<DeviceView>>(&body)?),
+        Cmd::Device { .. } => print_device(&decode(&body)?),
+        Cmd::Call { .. } => print_call(&decode(&body)?),
+    }
+    Ok(())
+}
+
+/// Device ids are restricted by the config to URL-safe characters; refuse anything
+/// else rather than build a different path.
+fn path_segment(id: &str) -> Result<&str, Failure> {
+    if !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(id)
+    } else {
+        Err(Failure::Usage(format!("invalid device id {id:?}")))
+    }
+}
+
+fn print_status(status: &StatusView) {
+    let service = match (status.ready, status.in_service) {
+        (false, _) => "STARTING",
+        (true, true) => "IN SERVICE",
+        (true, false) => "OUT OF SERVICE",
+    };
+    let d = &status.devices;
+    println!("gate     {} ({} lane)", status.gate_id, status.lane.name());
+    println!("service  {service}");
+    println!(
+        "toriid   {}, up {}",
+        status.version,
+        uptime(status.uptime_ms)
+    );
+    println!(
+        "devices  {} total: {} ready, {} busy, {} unavailable, {} disabled",
+        d.total, d.ready, d.busy, d.unavailable, d.disabled
+    );
+}
+
+fn uptime(ms: u64) -> String {
+    let s = ms / 1000;
+    match (s / 86400, s % 86400 / 3600, s % 3600 / 60) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, m) => format!("{m}m {}s", s % 60),
+        (0, h, m) => format!("{h}h {m}m"),
+        (d, h, _) => format!("{d}d {h}h"),
+    }
+}
+
+fn state_text(device: &DeviceView) -> String {
+    if device.enabled {
+        device.state.name().to_owned()
+    } else {
+        "DISABLED".to_owned()
+    }
+}
+
+fn driver_text(device: &DeviceView) -> String {
+    device
+        .driver
+        .as_ref()
+        .map_or_else(|| "-".to_owned(), |d| format!("{} {}", d.name, d.version))
+}
+
+fn print_devices(devices: &[DeviceView]) {
+    let rows: Vec<[String; 6]> = devices
+        .iter()
+        .map(|d| {
+            [
+                d.id.clone(),
+                d.class.clone(),
+                state_text(d),
+                driver_text(d),
+                toriid::config::isolation_name(d.isolation).to_owned(),
+                d.fault.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "CLASS", "STATE", "DRIVER", "ISOLATION", "FAULT"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    }
+}
+
+fn print_device(device: &DeviceView) {
+    println!("id          {}", device.id);
+    println!("class       {}", device.class);
+    println!("state       {}", state_text(device));
+    if let Some(fault) = &device.fault {
+        println!("fault       {fault}");
+    }
+    println!(
+        "driver      {} ({})",
+        driver_text(device),
+        device.driver_path
+    );
+    if let Some(driver) = &device.driver {
+        println!("vendor      {}", driver.vendor);
+        println!("abi         {}", driver.abi);
+    }
+    println!(
+        "isolation   {}",
+        toriid::config::isolation_name(device.isolation)
+    );
+    println!("restarts    {}", device.restarts);
+    let media = device.media_present.map_or(
+        "unknown",
+        |present| if present { "present" } else { "absent" },
+    );
+    println!("media       {media}");
+    if !device.events.is_empty() {
+        println!("events (oldest first):");
+        for event in &device.events {
+            println!("  {:>15}  {}", event.at_unix_ms, event.kind);
+        }
+    }
+}
+
+/// Short byte fields as hex, long ones (images, templates) as a length.
+fn bytes_text(b64: &str) -> String {
+    match BASE64.decode(b64) {
+        Ok(bytes) if bytes.len() <= 64 => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+        Ok(bytes) => format!("<{} bytes>", bytes.len()),
+        Err(_) => "<undecodable>".to_owned(),
+    }
+}
+
+fn print_call(call: &CallView) {
+    let kind = serde_json::to_value(&call.response)
+        .ok()
+        .and_then(|v| v.get("kind").and_then(|k| k.as_str().map(str::to_owned)))
+        .unwrap_or_default();
+    println!(
+        "{} {}: {kind} ({} ms)",
+        call.device, call.op, call.elapsed_ms
+    );
+    match &call.response {
+        ResponseView::Done => {}
+        ResponseView::State { state } => println!("  state {state}"),
+        ResponseView::Mrz { lines } => lines.iter().for_each(|line| println!("  {line}")),
+        ResponseView::Atr { atr } => println!("  atr {}", bytes_text(atr)),
+        ResponseView::Apdu { response } => println!("  response {}", bytes_text(response)),
+        ResponseView::CardChip { data } => println!("  data {}", bytes_text(data)),
+        ResponseView::Fingers { samples } => {
+            for s in samples {
+                let quality = s.quality.map_or("-".to_owned(), |q| q.to_string());
+                println!(
+                    "  {:?} quality {quality} template {} image {}",
+                    s.position,
+                    bytes_text(&s.template),
+                    bytes_text(&s.image)
+                );
+            }
+        }
+        ResponseView::Face { jpeg } => println!("  jpeg {}", bytes_text(jpeg)),
+        ResponseView::DoorState { state } => println!("  door {state:?}"),
+        ResponseView::PersonCount { count } => println!("  count {count}"),
+        ResponseView::FireAlarm { active } => {
+            println!("  fire alarm {}", if *active { "ACTIVE" } else { "off" })
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // clap exits 2 on usage errors by itself.
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("toriictl: cannot start: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Command(message)) => {
+            eprintln!("toriictl: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(message)) => {
+            eprintln!("toriictl: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use torii_sdk::model::{Door, DoorCommand};
+
+    #[test]
+    fn shorthand_and_raw_json_make_the_same_request() {
+        assert_eq!(parse_call("read-mrz", &[]), Ok(Request::ReadMrz));
+        assert_eq!(
+            parse_call(r#"{"op":"read-mrz"}"#, &[]),
+            Ok(Request::ReadMrz)
+        );
+        let args = ["door=entry".to_owned(), "command=open".to_owned()];
+        assert_eq!(
+            parse_call("set-door", &args),
+            Ok(Request::SetDoor {
+                door: Door::Entry,
+                command: DoorCommand::Open
+            })
+        );
+        assert_eq!(
+            parse_call("capture-face", &["timeout-ms=5000".to_owned()]),
+            Ok(Request::CaptureFace { timeout_ms: 5000 })
+        );
+        assert!(
+            parse_call("read-mzr", &[])
+                .unwrap_err()
+                .contains("read-mzr")
+        );
+        assert!(parse_call("set-door", &["door".to_owned()]).is_err());
+    }
+
+    #[test]
+    fn urls_name_a_tcp_authority() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8770"),
+            Ok(Target::Tcp("127.0.0.1:8770".into()))
+        );
+        assert_eq!(
+            parse_url("http://localhost/"),
+            Ok(Target::Tcp("localhost:80".into()))
+        );
+        assert!(parse_url("https://127.0.0.1:8770").is_err());
+    }
+
+    #[test]
+    fn os_error_suffix_is_dropped() {
+        let e = std::io::Error::from_raw_os_error(2);
+        assert_eq!(io_message(&e), "No such file or directory");
+    }
+}

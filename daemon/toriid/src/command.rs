@@ -1,0 +1,687 @@
+//! The one command path: every adapter (HTTP now; D-Bus, kiosk, flow engine later)
+//! turns its input into a [`Command`], and [`Core::execute`] runs it. Adapters hold no
+//! logic of their own; the views returned here are what every adapter shows.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+use torii_plugin_host::{CallError, Isolation};
+use torii_sdk::model::{
+    DeviceClass, DeviceState, DoorState, FingerPosition, FingerSample, Request, Response, Status,
+};
+
+use crate::config::{GateConfig, Lane};
+use crate::registry::{DeviceSnapshot, LookupError, Registry, in_service};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything the daemon can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    GetStatus,
+    ListDevices,
+    GetDevice {
+        id: String,
+    },
+    /// Officer/maintenance access to one device (hardware bring-up, end-to-end tests).
+    DeviceCall {
+        id: String,
+        request: Request,
+    },
+}
+
+impl Command {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::GetStatus => "get-status",
+            Command::ListDevices => "list-devices",
+            Command::GetDevice { .. } => "get-device",
+            Command::DeviceCall { .. } => "device-call",
+        }
+    }
+}
+
+/// What a command returns; serialized as the inner view.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum CommandOutput {
+    Status(StatusView),
+    Devices(Vec<DeviceView>),
+    Device(DeviceView),
+    Call(CallView),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusView {
+    pub gate_id: String,
+    pub lane: Lane,
+    pub version: String,
+    pub uptime_ms: u64,
+    /// Start-up finished (devices opened or given up on, API serving).
+    pub ready: bool,
+    /// Every enabled device is working: the gate can take travelers.
+    pub in_service: bool,
+    pub devices: DeviceCounts,
+}
+
+/// Enabled devices by state, plus the disabled ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceCounts {
+    pub total: usize,
+    pub ready: usize,
+    pub busy: usize,
+    pub unavailable: usize,
+    pub disabled: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    pub id: String,
+    /// Kebab-case class name (`document-reader`).
+    pub class: String,
+    pub enabled: bool,
+    pub isolation: Isolation,
+    /// The driver library configured for the device.
+    pub driver_path: String,
+    /// What the driver says about itself; `null` until it was opened.
+    pub driver: Option<DriverView>,
+    pub state: DeviceState,
+    pub fault: Option<String>,
+    pub restarts: u32,
+    pub media_present: Option<bool>,
+    /// Recent events, oldest first: kind and time only.
+    pub events: Vec<EventView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriverView {
+    pub name: String,
+    pub version: String,
+    pub vendor: String,
+    pub class: String,
+    pub capabilities: u64,
+    /// `major.minor`
+    pub abi: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventView {
+    pub kind: String,
+    pub at_unix_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallView {
+    pub device: String,
+    pub op: String,
+    pub elapsed_ms: u64,
+    pub response: ResponseView,
+}
+
+/// A [`Response`] for JSON clients: byte fields are base64 (standard alphabet, padded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ResponseView {
+    Done,
+    State { state: DeviceState },
+    Mrz { lines: Vec<String> },
+    Atr { atr: String },
+    Apdu { response: String },
+    CardChip { data: String },
+    Fingers { samples: Vec<FingerSampleView> },
+    Face { jpeg: String },
+    DoorState { state: DoorState },
+    PersonCount { count: u32 },
+    FireAlarm { active: bool },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FingerSampleView {
+    pub position: FingerPosition,
+    pub quality: Option<u8>,
+    pub template: String,
+    pub image: String,
+}
+
+impl From<Response> for ResponseView {
+    fn from(response: Response) -> Self {
+        let b64 = |bytes: Vec<u8>| BASE64.encode(bytes);
+        match response {
+            Response::Done => ResponseView::Done,
+            Response::State { state } => ResponseView::State { state },
+            Response::Mrz { lines } => ResponseView::Mrz { lines },
+            Response::Atr { atr } => ResponseView::Atr { atr: b64(atr) },
+            Response::Apdu { response } => ResponseView::Apdu {
+                response: b64(response),
+            },
+            Response::CardChip { data } => ResponseView::CardChip { data: b64(data) },
+            Response::Fingers { samples } => ResponseView::Fingers {
+                samples: samples
+                    .into_iter()
+                    .map(
+                        |FingerSample {
+                             position,
+                             quality,
+                             template,
+                             image,
+                         }| FingerSampleView {
+                            position,
+                            quality,
+                            template: b64(template),
+                            image: b64(image),
+                        },
+                    )
+                    .collect(),
+            },
+            Response::Face { jpeg } => ResponseView::Face { jpeg: b64(jpeg) },
+            Response::DoorState { state } => ResponseView::DoorState { state },
+            Response::PersonCount { count } => ResponseView::PersonCount { count },
+            Response::FireAlarm { active } => ResponseView::FireAlarm { active },
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorView {
+    /// [`CommandError::kind`], or `not-found` for an unknown route.
+    pub error: String,
+    pub message: String,
+    /// The CUSS status, for device errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<Status>,
+}
+
+impl From<&CommandError> for ErrorView {
+    fn from(error: &CommandError) -> Self {
+        ErrorView {
+            error: error.kind().to_owned(),
+            message: error.to_string(),
+            code: error.code(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("no device {0:?} is configured")]
+    UnknownDevice(String),
+    /// Input an adapter could not turn into a command, or a command that makes no sense.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("operation {op} does not apply to device {id:?} (a {class})")]
+    WrongClass {
+        id: String,
+        op: String,
+        class: DeviceClass,
+    },
+    #[error("device {id:?} is unavailable: {reason}")]
+    Unavailable { id: String, reason: String },
+    #[error("device {id:?} did not answer within {after_ms} ms")]
+    Timeout { id: String, after_ms: u64 },
+    /// The driver answered with a CUSS status.
+    #[error("device {id:?} answered {status}")]
+    DeviceStatus { id: String, status: Status },
+}
+
+impl CommandError {
+    /// A stable machine-readable name for the error.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CommandError::UnknownDevice(_) => "unknown-device",
+            CommandError::BadRequest(_) => "bad-request",
+            CommandError::WrongClass { .. } => "wrong-class",
+            CommandError::Unavailable { .. } => "device-unavailable",
+            CommandError::Timeout { .. } => "device-timeout",
+            CommandError::DeviceStatus { .. } => "device-status",
+        }
+    }
+
+    /// The CUSS status closest to the error, for device errors.
+    pub fn code(&self) -> Option<Status> {
+        match self {
+            CommandError::UnknownDevice(_) | CommandError::BadRequest(_) => None,
+            CommandError::WrongClass { .. } => Some(Status::InvalidArgument),
+            CommandError::Unavailable { .. } => Some(Status::Unavailable),
+            CommandError::Timeout { .. } => Some(Status::Timeout),
+            CommandError::DeviceStatus { status, .. } => Some(*status),
+        }
+    }
+
+    fn from_call(id: &str, error: CallError) -> Self {
+        let id = id.to_owned();
+        match error {
+            CallError::Status(status) => CommandError::DeviceStatus { id, status },
+            CallError::NotSupported => CommandError::DeviceStatus {
+                id,
+                status: Status::NotSupported,
+            },
+            CallError::WrongClass { op, class } => CommandError::WrongClass { id, op, class },
+            CallError::Timeout { after_ms } => CommandError::Timeout { id, after_ms },
+            CallError::Faulted(fault) => CommandError::Unavailable {
+                id,
+                reason: format!("device faulted: {fault}"),
+            },
+            CallError::Unavailable => CommandError::Unavailable {
+                id,
+                reason: "device unavailable".to_owned(),
+            },
+        }
+    }
+}
+
+impl From<LookupError> for CommandError {
+    fn from(error: LookupError) -> Self {
+        match error {
+            LookupError::Unknown(id) => CommandError::UnknownDevice(id),
+            LookupError::Disabled { ref id } => CommandError::Unavailable {
+                id: id.clone(),
+                reason: error.to_string(),
+            },
+            LookupError::NotOpen { id, reason } => CommandError::Unavailable { id, reason },
+        }
+    }
+}
+
+/// The daemon's core: owns the registry and answers commands.
+pub struct Core {
+    gate: GateConfig,
+    registry: Arc<Registry>,
+    started: Instant,
+    ready: AtomicBool,
+}
+
+impl Core {
+    /// `started` is the process start, so `uptime` and `ready in N ms` count start-up.
+    pub fn new(gate: GateConfig, registry: Arc<Registry>, started: Instant) -> Self {
+        Core {
+            gate,
+            registry,
+            started,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::SeqCst);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
+    }
+
+    pub async fn execute(&self, command: Command) -> Result<CommandOutput, CommandError> {
+        match command {
+            Command::GetStatus => Ok(CommandOutput::Status(self.status())),
+            Command::ListDevices => Ok(CommandOutput::Devices(
+                self.registry.snapshots().iter().map(device_view).collect(),
+            )),
+            Command::GetDevice { id } => self
+                .registry
+                .snapshot(&id)
+                .map(|s| CommandOutput::Device(device_view(&s)))
+                .ok_or(CommandError::UnknownDevice(id)),
+            Command::DeviceCall { id, request } => {
+                self.device_call(id, request).await.map(CommandOutput::Call)
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusView {
+        let devices = self.registry.snapshots();
+        let mut counts = DeviceCounts {
+            total: devices.len(),
+            ..DeviceCounts::default()
+        };
+        for device in &devices {
+            match (device.config.enabled, device.health.state) {
+                (false, _) => counts.disabled += 1,
+                (true, DeviceState::Ready) => counts.ready += 1,
+                (true, DeviceState::Busy) => counts.busy += 1,
+                (true, DeviceState::Unavailable) => counts.unavailable += 1,
+            }
+        }
+        StatusView {
+            gate_id: self.gate.id.clone(),
+            lane: self.gate.lane,
+            version: VERSION.to_owned(),
+            uptime_ms: millis(self.started.elapsed()),
+            ready: self.is_ready(),
+            in_service: in_service(&devices),
+            devices: counts,
+        }
+    }
+
+    async fn device_call(&self, id: String, request: Request) -> Result<CallView, CommandError> {
+        let device = self.registry.handle(&id)?;
+        let op = request.name();
+        // Refused here as well as in the host, so a fake or future backend behaves alike.
+        if !request.applies_to(device.info().class) {
+            return Err(CommandError::WrongClass {
+                id,
+                op: op.to_owned(),
+                class: device.info().class,
+            });
+        }
+        let started = Instant::now();
+        // Op names and outcomes only: requests and responses may carry personal data.
+        let result = device.call(request).await;
+        let elapsed_ms = millis(started.elapsed());
+        match result {
+            Ok(response) => {
+                tracing::info!(device = %id, op, elapsed_ms, outcome = response.name(), "device call");
+                Ok(CallView {
+                    device: id,
+                    op: op.to_owned(),
+                    elapsed_ms,
+                    response: response.into(),
+                })
+            }
+            Err(error) => {
+                tracing::warn!(device = %id, op, elapsed_ms, status = %error.status(), "device call failed: {error}");
+                Err(CommandError::from_call(&id, error))
+            }
+        }
+    }
+}
+
+fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH).map(millis).unwrap_or(0)
+}
+
+pub fn device_view(snapshot: &DeviceSnapshot) -> DeviceView {
+    let config = &snapshot.config;
+    DeviceView {
+        id: config.id.clone(),
+        class: config.class.name().to_owned(),
+        enabled: config.enabled,
+        isolation: config.isolation,
+        driver_path: config.driver.display().to_string(),
+        driver: snapshot.info.as_ref().map(|info| DriverView {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            vendor: info.vendor.clone(),
+            class: info.class.name().to_owned(),
+            capabilities: info.capabilities,
+            abi: format!("{}.{}", info.abi_major, info.abi_minor),
+        }),
+        state: snapshot.health.state,
+        fault: snapshot.health.fault.clone(),
+        restarts: snapshot.health.restarts,
+        media_present: snapshot.media_present,
+        events: snapshot
+            .events
+            .iter()
+            .map(|e| EventView {
+                kind: e.kind.to_owned(),
+                at_unix_ms: unix_ms(e.at),
+            })
+            .collect(),
+    }
+}
+
+/// Counts by state as a map, for log lines and the systemd STATUS line.
+pub fn state_summary(devices: &[DeviceSnapshot]) -> BTreeMap<&'static str, usize> {
+    let mut summary = BTreeMap::new();
+    for device in devices.iter().filter(|d| d.config.enabled) {
+        *summary.entry(device.health.state.name()).or_insert(0) += 1;
+    }
+    summary
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::testing::{FakeDevice, core_with};
+    use torii_plugin_host::{DeviceHealth, HostEvent};
+    use torii_sdk::model::Event;
+
+    fn status_of(core: &Core) -> StatusView {
+        core.status()
+    }
+
+    #[tokio::test]
+    async fn status_counts_devices_and_reports_service() {
+        let core = core_with(vec![
+            FakeDevice::ready("camera", DeviceClass::Camera),
+            FakeDevice::ready("document-reader", DeviceClass::DocumentReader),
+            FakeDevice::ready("code-reader", DeviceClass::CodeReader).disabled(),
+        ]);
+        let status = status_of(&core);
+        assert_eq!(status.gate_id, "NRT-T1-E01");
+        assert_eq!(status.version, VERSION);
+        assert!(!status.ready);
+        assert!(
+            status.in_service,
+            "disabled devices do not keep the gate out of service"
+        );
+        assert_eq!(
+            status.devices,
+            DeviceCounts {
+                total: 3,
+                ready: 2,
+                busy: 0,
+                unavailable: 0,
+                disabled: 1
+            }
+        );
+
+        // A device going away takes the gate out of service.
+        let lost = DeviceHealth {
+            state: DeviceState::Unavailable,
+            fault: Some("host crashed".into()),
+            restarts: 1,
+        };
+        core.registry().apply(&HostEvent::Health {
+            device: "camera".into(),
+            health: lost,
+        });
+        let status = status_of(&core);
+        assert!(!status.in_service);
+        assert_eq!(status.devices.unavailable, 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_that_failed_to_open_is_listed_unavailable_with_its_error() {
+        let core = core_with(vec![FakeDevice::unopened(
+            "camera",
+            DeviceClass::Camera,
+            "driver: no such file",
+        )]);
+        let Ok(CommandOutput::Device(view)) = core
+            .execute(Command::GetDevice {
+                id: "camera".into(),
+            })
+            .await
+        else {
+            panic!("expected a device view");
+        };
+        assert_eq!(view.state, DeviceState::Unavailable);
+        assert_eq!(view.fault.as_deref(), Some("driver: no such file"));
+        assert!(view.driver.is_none());
+        assert!(!core.status().in_service);
+        let error = core
+            .execute(Command::DeviceCall {
+                id: "camera".into(),
+                request: Request::GetState,
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, CommandError::Unavailable { .. }),
+            "{error:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_devices_means_out_of_service() {
+        assert!(!status_of(&core_with(vec![])).in_service);
+    }
+
+    #[tokio::test]
+    async fn device_list_is_sorted_and_carries_driver_info() {
+        let core = core_with(vec![
+            FakeDevice::ready("lane-controller", DeviceClass::LaneController),
+            FakeDevice::ready("camera", DeviceClass::Camera),
+        ]);
+        let Ok(CommandOutput::Devices(devices)) = core.execute(Command::ListDevices).await else {
+            panic!()
+        };
+        let ids: Vec<_> = devices.iter().map(|d| d.id.as_str()).collect();
+        assert_eq!(ids, ["camera", "lane-controller"]);
+        let driver = devices[0].driver.as_ref().unwrap();
+        assert_eq!(
+            (
+                driver.name.as_str(),
+                driver.class.as_str(),
+                driver.abi.as_str()
+            ),
+            ("sim-camera", "camera", "1.0")
+        );
+    }
+
+    #[tokio::test]
+    async fn events_update_media_presence_and_history_without_payloads() {
+        let core = core_with(vec![FakeDevice::ready(
+            "code-reader",
+            DeviceClass::CodeReader,
+        )]);
+        let registry = core.registry();
+        for event in [
+            Event::MediaPresent,
+            Event::CodeRead {
+                symbology: torii_sdk::model::Symbology::Qr,
+                payload: b"TTP:SECRET".to_vec(),
+            },
+        ] {
+            registry.apply(&HostEvent::Device {
+                device: "code-reader".into(),
+                event,
+            });
+        }
+        for _ in 0..crate::registry::EVENT_HISTORY {
+            registry.apply(&HostEvent::Device {
+                device: "code-reader".into(),
+                event: Event::MediaRemoved,
+            });
+        }
+        let Ok(CommandOutput::Device(view)) = core
+            .execute(Command::GetDevice {
+                id: "code-reader".into(),
+            })
+            .await
+        else {
+            panic!()
+        };
+        assert_eq!(view.media_present, Some(false));
+        assert_eq!(view.events.len(), crate::registry::EVENT_HISTORY);
+        let json = serde_json::to_string(&view).unwrap();
+        assert!(!json.contains("SECRET"));
+    }
+
+    #[tokio::test]
+    async fn unknown_devices_and_wrong_classes_are_refused() {
+        let core = core_with(vec![FakeDevice::ready("camera", DeviceClass::Camera)]);
+        let error = core
+            .execute(Command::GetDevice { id: "nope".into() })
+            .await
+            .unwrap_err();
+        assert_eq!(error, CommandError::UnknownDevice("nope".into()));
+        let error = core
+            .execute(Command::DeviceCall {
+                id: "camera".into(),
+                request: Request::ReadMrz,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), "wrong-class");
+        assert_eq!(error.code(), Some(Status::InvalidArgument));
+    }
+
+    #[tokio::test]
+    async fn call_errors_become_command_errors() {
+        let cases = [
+            (
+                CallError::Status(Status::MediaJammed),
+                "device-status",
+                Status::MediaJammed,
+            ),
+            (
+                CallError::NotSupported,
+                "device-status",
+                Status::NotSupported,
+            ),
+            (
+                CallError::Timeout { after_ms: 3000 },
+                "device-timeout",
+                Status::Timeout,
+            ),
+            (
+                CallError::Faulted("panicked".into()),
+                "device-unavailable",
+                Status::Unavailable,
+            ),
+            (
+                CallError::Unavailable,
+                "device-unavailable",
+                Status::Unavailable,
+            ),
+        ];
+        for (call_error, kind, code) in cases {
+            let core = core_with(vec![
+                FakeDevice::ready("camera", DeviceClass::Camera).answering(Err(call_error)),
+            ]);
+            let error = core
+                .execute(Command::DeviceCall {
+                    id: "camera".into(),
+                    request: Request::CaptureFace { timeout_ms: 10 },
+                })
+                .await
+                .unwrap_err();
+            assert_eq!((error.kind(), error.code()), (kind, Some(code)), "{error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn byte_fields_come_back_as_base64() {
+        let core = core_with(vec![
+            FakeDevice::ready("camera", DeviceClass::Camera).answering(Ok(Response::Face {
+                jpeg: vec![0xff, 0xd8, 0xff],
+            })),
+        ]);
+        let Ok(CommandOutput::Call(call)) = core
+            .execute(Command::DeviceCall {
+                id: "camera".into(),
+                request: Request::CaptureFace { timeout_ms: 10 },
+            })
+            .await
+        else {
+            panic!()
+        };
+        assert_eq!(call.op, "capture-face");
+        assert_eq!(
+            call.response,
+            ResponseView::Face {
+                jpeg: "/9j/".into()
+            }
+        );
+        let json = serde_json::to_value(CommandOutput::Call(call)).unwrap();
+        assert_eq!(
+            json["response"],
+            serde_json::json!({"kind": "face", "jpeg": "/9j/"})
+        );
+    }
+}

@@ -1,0 +1,259 @@
+//! The daemon's configuration: `/etc/torii/toriid.toml`, then the drop-ins
+//! `/etc/torii/toriid.d/*.toml` (sorted by name, later wins), then environment
+//! overrides `TORII__SECTION__KEY`.
+//!
+//! Loading is strict: unknown keys, wrong types and bad values are all errors, and
+//! every error names the file (or environment variable) and the key, because the
+//! person reading it is an installer at a gate with a vendor's drop-in in front of them.
+
+mod schema;
+mod validate;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use torii_plugin_host::Isolation;
+use torii_sdk::model::DeviceClass;
+
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/torii/toriid.toml";
+/// Environment overrides look like `TORII__HTTP__LISTEN=127.0.0.1:9000`.
+pub const ENV_PREFIX: &str = "TORII__";
+pub const ENV_SEPARATOR: &str = "__";
+
+/// Where the configuration is read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigPaths {
+    pub file: PathBuf,
+    pub drop_in_dir: PathBuf,
+}
+
+impl ConfigPaths {
+    /// `file` plus its drop-in directory: `toriid.toml` → `toriid.d/` beside it, so
+    /// `--config` alone never mixes in the system's drop-ins.
+    pub fn for_file(file: impl Into<PathBuf>) -> Self {
+        let file = file.into();
+        let stem = file
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let drop_in_dir = file.with_file_name(format!("{stem}.d"));
+        ConfigPaths { file, drop_in_dir }
+    }
+}
+
+impl Default for ConfigPaths {
+    fn default() -> Self {
+        ConfigPaths::for_file(DEFAULT_CONFIG_FILE)
+    }
+}
+
+/// One problem found in the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Issue {
+    /// The file path, or `environment TORII__...`.
+    pub origin: String,
+    /// The dotted key, e.g. `devices.camera.isolation`; empty for file-level problems.
+    pub key: String,
+    pub message: String,
+}
+
+impl Issue {
+    pub(crate) fn new(origin: &str, key: &str, message: impl Into<String>) -> Self {
+        Issue {
+            origin: origin.to_owned(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Issue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.origin, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.origin, self.key, self.message)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Every problem found, not just the first: fixing a config one error per restart
+    /// is slow at a gate.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Issue>),
+}
+
+impl ConfigError {
+    pub fn issues(&self) -> &[Issue] {
+        match self {
+            ConfigError::Invalid(issues) => issues,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Lane {
+    Entry,
+    Exit,
+}
+
+impl Lane {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Lane::Entry => "entry",
+            Lane::Exit => "exit",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// journald when started by systemd (`JOURNAL_STREAM` set), human otherwise.
+    Auto,
+    Journald,
+    Human,
+    Json,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GateConfig {
+    pub id: String,
+    pub lane: Lane,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathsConfig {
+    pub state_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    /// Resolved: the configured executable, or `torii-driver-host` next to toriid.
+    pub driver_host: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Loopback TCP listener for the read-only routes; `None` when disabled.
+    pub listen: Option<SocketAddr>,
+    /// Unix socket for every route including device control; `None` when disabled.
+    pub socket: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive (`info`, `toriid=debug,info`, ...).
+    pub level: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceConfig {
+    pub id: String,
+    pub class: DeviceClass,
+    pub driver: PathBuf,
+    pub isolation: Isolation,
+    pub call_timeout: Duration,
+    pub enabled: bool,
+    /// The `[devices.<id>.config]` table as JSON, handed to the driver's `open`.
+    pub config_json: String,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub gate: GateConfig,
+    pub paths: PathsConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    /// Sorted by id.
+    pub devices: Vec<DeviceConfig>,
+    /// The files read, in merge order (for `check-config` and the start-up log).
+    pub sources: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Reads, merges and validates the configuration. `env` is the process
+    /// environment (passed in so tests do not depend on, or change, the real one).
+    pub fn load(
+        paths: &ConfigPaths,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        validate::load(paths, env)
+    }
+
+    /// A short human summary, printed by `toriid check-config`.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let files: Vec<_> = self
+            .sources
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let _ = writeln!(out, "configuration OK ({})", files.join(", "));
+        let _ = writeln!(
+            out,
+            "gate {} ({} lane)",
+            self.gate.id,
+            self.gate.lane.name()
+        );
+        let _ = writeln!(
+            out,
+            "http listen: {}",
+            self.http
+                .listen
+                .map_or("disabled".into(), |a| a.to_string())
+        );
+        let _ = writeln!(
+            out,
+            "api socket: {}",
+            self.http
+                .socket
+                .as_deref()
+                .map_or("disabled".into(), |p| p.display().to_string())
+        );
+        let _ = writeln!(out, "driver host: {}", self.paths.driver_host.display());
+        let _ = writeln!(out, "devices ({}):", self.devices.len());
+        for d in &self.devices {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:<18} {:<10} {:>6} ms  {}{}",
+                d.id,
+                d.class.name(),
+                isolation_name(d.isolation),
+                d.call_timeout.as_millis(),
+                d.driver.display(),
+                if d.enabled { "" } else { "  (disabled)" }
+            );
+        }
+        out
+    }
+}
+
+pub fn isolation_name(isolation: Isolation) -> &'static str {
+    match isolation {
+        Isolation::InProcess => "in-process",
+        Isolation::Process => "process",
+    }
+}
+
+/// `torii-driver-host` next to the running executable (the packaged layout puts both
+/// in `/usr/bin`; a cargo build puts both in `target/<profile>`).
+pub fn default_driver_host() -> PathBuf {
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("/usr/bin"));
+    let beside = dir.join("torii-driver-host");
+    // Test binaries run from target/<profile>/deps; the host is one level up.
+    if !beside.exists()
+        && dir.ends_with("deps")
+        && let Some(profile_dir) = dir.parent()
+    {
+        return profile_dir.join("torii-driver-host");
+    }
+    beside
+}

@@ -1,0 +1,393 @@
+//! `toriid run`: open the devices, serve the API, tell systemd, and stop cleanly.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use torii_plugin_host::{Device, DeviceSpec, HostEvent};
+
+use crate::api::{http, socket};
+use crate::command::Core;
+use crate::config::{Config, DeviceConfig};
+use crate::notify;
+use crate::registry::{HealthChange, Registry, in_service};
+
+/// Longest a driver may take to open before the device is given up on (for now:
+/// it is retried in the background).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Retry delays for devices that failed to open: doubling up to the maximum.
+const REOPEN_FIRST_DELAY: Duration = Duration::from_secs(2);
+const REOPEN_MAX_DELAY: Duration = Duration::from_secs(60);
+/// How long in-flight API requests may run once shutdown began.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long devices get to close.
+const DEVICE_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("cannot install signal handler: {0}")]
+    Signals(std::io::Error),
+    #[error("API server on {addr} failed: {source}")]
+    Serve {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Runs the daemon until SIGTERM or SIGINT. `started` is the process start.
+pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
+    let files: Vec<_> = config
+        .sources
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    tracing::info!(
+        gate = %config.gate.id, lane = config.gate.lane.name(), config = %files.join(", "),
+        "toriid {} starting", crate::command::VERSION
+    );
+    // Signals first, so a SIGTERM during a slow start-up is not lost.
+    let mut signals = Signals::install().map_err(DaemonError::Signals)?;
+
+    let registry = Arc::new(Registry::new(&config.devices));
+    let core = Arc::new(Core::new(config.gate.clone(), registry.clone(), started));
+    let (events_tx, events_rx) = mpsc::unbounded_channel();
+    let pump = tokio::spawn(pump_events(events_rx, registry.clone()));
+
+    let mut background = JoinSet::new();
+    open_devices(&config, &registry, &events_tx, &mut background).await;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut servers = JoinSet::new();
+    let socket_path = start_servers(&config, &core, &stop_rx, &mut servers).await?;
+
+    core.set_ready(true);
+    let status = service_status(&registry);
+    notify::ready(&status);
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ready in {} ms ({status})",
+        started.elapsed().as_millis()
+    );
+
+    // Run until a signal, or until a server fails (then stop all the same, with an error).
+    let outcome = tokio::select! {
+        signal = signals.recv() => {
+            tracing::info!("received {signal}, stopping");
+            Ok(())
+        }
+        Some(result) = servers.join_next() => match result {
+            Ok(Err(e)) => Err(e),
+            Ok(Ok(())) | Err(_) => {
+                tracing::error!("an API server stopped unexpectedly");
+                Ok(())
+            }
+        },
+    };
+
+    notify::stopping();
+    core.set_ready(false);
+    let _ = stop_tx.send(true);
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            "API requests still running after {} s; dropping them",
+            DRAIN_TIMEOUT.as_secs()
+        );
+        servers.abort_all();
+    }
+    background.abort_all();
+    shutdown_devices(&registry).await;
+    pump.abort();
+    if let Some(path) = socket_path {
+        let _ = std::fs::remove_file(path);
+    }
+    tracing::info!("stopped");
+    outcome
+}
+
+fn spec(device: &DeviceConfig, config: &Config) -> DeviceSpec {
+    DeviceSpec {
+        id: device.id.clone(),
+        driver: device.driver.clone(),
+        expected_class: Some(device.class),
+        isolation: device.isolation,
+        config_json: device.config_json.clone(),
+        call_timeout: device.call_timeout,
+        driver_host_exe: config.paths.driver_host.clone(),
+    }
+}
+
+/// One attempt to open a device. A panic in the open path (a driver, or the host)
+/// is turned into an error: one bad device must not take the daemon down.
+async fn open_once(
+    spec: DeviceSpec,
+    events: mpsc::UnboundedSender<HostEvent>,
+) -> Result<Device, String> {
+    let task = tokio::spawn(async move {
+        tokio::time::timeout(OPEN_TIMEOUT, Device::open(spec, events)).await
+    });
+    match task.await {
+        Ok(Ok(Ok(device))) => Ok(device),
+        Ok(Ok(Err(e))) => Err(e.to_string()),
+        Ok(Err(_)) => Err(format!(
+            "open did not finish within {} s",
+            OPEN_TIMEOUT.as_secs()
+        )),
+        Err(e) if e.is_panic() => Err("open panicked".to_owned()),
+        Err(_) => Err("open was cancelled".to_owned()),
+    }
+}
+
+/// Opens every enabled device concurrently; those that fail are registered
+/// UNAVAILABLE with their error and retried in the background.
+async fn open_devices(
+    config: &Config,
+    registry: &Arc<Registry>,
+    events: &mpsc::UnboundedSender<HostEvent>,
+    background: &mut JoinSet<()>,
+) {
+    let enabled: Vec<&DeviceConfig> = config.devices.iter().filter(|d| d.enabled).collect();
+    notify::status(&format!("opening {} devices", enabled.len()));
+    let mut opening = JoinSet::new();
+    for device in enabled {
+        let spec = spec(device, config);
+        let events = events.clone();
+        opening.spawn(async move {
+            let started = Instant::now();
+            let id = spec.id.clone();
+            (
+                id,
+                spec.clone(),
+                open_once(spec, events).await,
+                started.elapsed(),
+            )
+        });
+    }
+    while let Some(joined) = opening.join_next().await {
+        let Ok((id, spec, result, took)) = joined else {
+            continue;
+        };
+        match result {
+            Ok(device) => {
+                let info = device.info();
+                tracing::info!(
+                    device = %id, driver = %info.name, version = %info.version, class = info.class.name(),
+                    took_ms = took.as_millis() as u64, "device opened"
+                );
+                log_change(registry.attach(&id, Arc::new(device)));
+            }
+            Err(error) => {
+                tracing::error!(device = %id, driver = %spec.driver.display(), "cannot open device: {error}");
+                registry.open_failed(&id, &error);
+                background.spawn(reopen(spec, events.clone(), registry.clone(), error));
+            }
+        }
+    }
+    for device in config.devices.iter().filter(|d| !d.enabled) {
+        tracing::info!(device = %device.id, "device disabled in the configuration");
+    }
+}
+
+/// Retries a device that failed to open until it opens (the gate is out of service
+/// meanwhile). Logs only when the error changes, not on every attempt.
+async fn reopen(
+    spec: DeviceSpec,
+    events: mpsc::UnboundedSender<HostEvent>,
+    registry: Arc<Registry>,
+    mut last_error: String,
+) {
+    let mut delay = REOPEN_FIRST_DELAY;
+    loop {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(REOPEN_MAX_DELAY);
+        match open_once(spec.clone(), events.clone()).await {
+            Ok(device) => {
+                tracing::info!(device = %spec.id, driver = %device.info().name, "device opened after retry");
+                log_change(registry.attach(&spec.id, Arc::new(device)));
+                update_status(&registry);
+                return;
+            }
+            Err(error) if error != last_error => {
+                tracing::error!(device = %spec.id, "cannot open device: {error}");
+                registry.open_failed(&spec.id, &error);
+                last_error = error;
+            }
+            Err(_) => tracing::debug!(device = %spec.id, "device still cannot be opened"),
+        }
+    }
+}
+
+async fn start_servers(
+    config: &Config,
+    core: &Arc<Core>,
+    stop: &watch::Receiver<bool>,
+    servers: &mut JoinSet<Result<(), DaemonError>>,
+) -> Result<Option<PathBuf>, DaemonError> {
+    let stopped = |mut stop: watch::Receiver<bool>| async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+    };
+    if let Some(addr) = config.http.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: addr.to_string(),
+                source,
+            })?;
+        // The bound address (not the configured one): port 0 picks a free port.
+        let bound = listener
+            .local_addr()
+            .map_or(addr.to_string(), |a| a.to_string());
+        tracing::info!(addr = %bound, routes = "read-only", "http listening on {bound}");
+        let router = http::tcp_router(core.clone());
+        let shutdown = stopped(stop.clone());
+        servers.spawn(async move {
+            http::serve(listener, router, shutdown)
+                .await
+                .map_err(|source| DaemonError::Serve {
+                    addr: bound,
+                    source,
+                })
+        });
+    }
+    let Some(path) = config.http.socket.clone() else {
+        if config.http.listen.is_none() {
+            tracing::warn!("both http.listen and http.socket are disabled: no API is served");
+        }
+        return Ok(None);
+    };
+    let listener = socket::bind_unix(&path).map_err(|source| DaemonError::Listen {
+        addr: path.display().to_string(),
+        source,
+    })?;
+    let shown = path.display().to_string();
+    tracing::info!(path = %shown, routes = "all", "api socket {shown}");
+    let router = http::unix_router(core.clone());
+    let shutdown = stopped(stop.clone());
+    servers.spawn(async move {
+        http::serve(listener, router, shutdown)
+            .await
+            .map_err(|source| DaemonError::Serve {
+                addr: shown,
+                source,
+            })
+    });
+    Ok(Some(path))
+}
+
+/// Applies host events to the registry; logs health changes (never event payloads).
+async fn pump_events(mut events: mpsc::UnboundedReceiver<HostEvent>, registry: Arc<Registry>) {
+    while let Some(event) = events.recv().await {
+        if let HostEvent::Device { device, event } = &event {
+            tracing::debug!(device = %device, event = event.name(), "device event");
+        }
+        if let Some(change) = registry.apply(&event) {
+            log_change(Some(change));
+            update_status(&registry);
+        }
+    }
+}
+
+fn log_change(change: Option<HealthChange>) {
+    let Some(HealthChange {
+        device,
+        from,
+        to,
+        fault,
+    }) = change
+    else {
+        return;
+    };
+    match fault {
+        Some(fault) => {
+            tracing::warn!(device = %device, from = %from, to = %to, "device {to}: {fault}")
+        }
+        None if from != to => {
+            tracing::info!(device = %device, from = %from, to = %to, "device {to}")
+        }
+        // Only a fault cleared (e.g. "not opened yet" once opened): not news.
+        None => tracing::debug!(device = %device, state = %to, "device fault cleared"),
+    }
+}
+
+/// The one-line status for systemd: in service, or which devices keep it out.
+fn service_status(registry: &Registry) -> String {
+    let devices = registry.snapshots();
+    if in_service(&devices) {
+        return "in service".to_owned();
+    }
+    let missing: Vec<&str> = devices
+        .iter()
+        .filter(|d| {
+            d.config.enabled
+                && (!d.opened || d.health.state == torii_sdk::model::DeviceState::Unavailable)
+        })
+        .map(|d| d.config.id.as_str())
+        .collect();
+    if missing.is_empty() {
+        "out of service: no devices configured".to_owned()
+    } else {
+        format!("out of service: {} unavailable", missing.join(", "))
+    }
+}
+
+fn update_status(registry: &Registry) {
+    notify::status(&service_status(registry));
+}
+
+async fn shutdown_devices(registry: &Registry) {
+    let mut closing = JoinSet::new();
+    for (id, device) in registry.detach_all() {
+        closing.spawn(async move {
+            device.shutdown().await;
+            id
+        });
+    }
+    let all_closed = tokio::time::timeout(DEVICE_SHUTDOWN_TIMEOUT, async {
+        while let Some(closed) = closing.join_next().await {
+            if let Ok(id) = closed {
+                tracing::debug!(device = %id, "device closed");
+            }
+        }
+    })
+    .await;
+    if all_closed.is_err() {
+        tracing::warn!(
+            "some devices did not close within {} s",
+            DEVICE_SHUTDOWN_TIMEOUT.as_secs()
+        );
+    }
+}
+
+/// SIGTERM (systemd stop) and SIGINT (Ctrl-C).
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! Central immigration stub (plain loopback HTTP for now; a later issue makes it mTLS).
+//!
+//! - `GET /health` → `{"status":"ok"}`
+//! - `GET /v1/registry` → `{"travelers":[…]}`: every registered traveler of the
+//!   scenario (registered passport number, nationality, card number, issue/validity,
+//!   status, ED pre-entry, one ISO/IEC 19794-2 enrolment template per registered finger
+//!   and the registered face photo, both base64).
+//! - `POST /v1/records` → stores a JSON object by its string `record_id`: 201
+//!   `{"stored":true}` the first time, 200 `{"stored":false,"duplicate":true}` for the
+//!   same record again, 409 when the id exists with a different body, 400 when the body
+//!   is not an object with a non-empty `record_id` (at most 128 characters).
+//! - `GET /v1/records` → `{"records":[…]}` in arrival order.
+
+use crate::data::{face, minutiae};
+use crate::devices::lock;
+use crate::scenario::{Scenario, Traveler};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct Records {
+    order: Vec<String>,
+    by_id: HashMap<String, Value>,
+}
+
+struct Central {
+    scenario: Arc<Scenario>,
+    records: Mutex<Records>,
+}
+
+/// The enrolment template of `traveler`'s `position` (a careful office capture).
+pub fn enrolment_template(
+    traveler: &Traveler,
+    position: torii_sdk::model::FingerPosition,
+) -> Vec<u8> {
+    let master = minutiae::master(&traveler.id, position);
+    let code = position.code().to_string();
+    let imp = minutiae::impression(
+        &master,
+        position,
+        minutiae::Placement::Genuine,
+        &["enrolment", &traveler.id, &code],
+    );
+    minutiae::encode_iso19794_2(std::slice::from_ref(&imp))
+}
+
+fn registry_entry(t: &Traveler) -> Option<Value> {
+    let reg = t.registration.as_ref()?;
+    let fingers: Vec<Value> = reg
+        .fingers
+        .iter()
+        .map(|&p| json!({ "position": p, "template": B64.encode(enrolment_template(t, p)) }))
+        .collect();
+    let face = face::face_jpeg(&t.id, 0).ok().map(|j| B64.encode(j));
+    Some(json!({
+        "passport_number": t.registered_passport_number(),
+        "nationality": t.nationality,
+        "surname": t.surname,
+        "given_names": t.given_names,
+        "date_of_birth": t.date_of_birth,
+        "sex": t.sex,
+        "card_number": reg.card_number,
+        "card_issued": reg.card_issued,
+        "card_valid_until": t.card_valid_until(),
+        "status": reg.status,
+        "minor_child_of_member": reg.minor_child_of_member,
+        "records_on_card": reg.records_on_card,
+        "fingers": fingers,
+        "face_jpeg": face,
+        "ed_card": t.ed_card,
+    }))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn registry(State(c): State<Arc<Central>>) -> Json<Value> {
+    let travelers: Vec<Value> = c
+        .scenario
+        .travelers
+        .iter()
+        .filter_map(registry_entry)
+        .collect();
+    Json(json!({ "travelers": travelers }))
+}
+
+fn answer(status: StatusCode, body: Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+async fn post_record(State(c): State<Arc<Central>>, body: Bytes) -> Response {
+    let Ok(record) = serde_json::from_slice::<Value>(&body) else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "body is not JSON" }),
+        );
+    };
+    let Some(id) = record
+        .get("record_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+    else {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "a JSON object with a string `record_id` is required" }),
+        );
+    };
+    if id.is_empty() || id.len() > 128 {
+        return answer(
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "`record_id` must be 1 to 128 characters" }),
+        );
+    }
+    let mut records = lock(&c.records);
+    match records.by_id.get(&id) {
+        Some(existing) if *existing == record => answer(
+            StatusCode::OK,
+            json!({ "stored": false, "duplicate": true, "record_id": id }),
+        ),
+        Some(_) => answer(
+            StatusCode::CONFLICT,
+            json!({ "error": "a different record with this record_id exists", "record_id": id }),
+        ),
+        None => {
+            tracing::info!("central: record stored");
+            records.order.push(id.clone());
+            records.by_id.insert(id.clone(), record);
+            answer(
+                StatusCode::CREATED,
+                json!({ "stored": true, "record_id": id }),
+            )
+        }
+    }
+}
+
+async fn get_records(State(c): State<Arc<Central>>) -> Json<Value> {
+    let records = lock(&c.records);
+    let list: Vec<&Value> = records
+        .order
+        .iter()
+        .filter_map(|id| records.by_id.get(id))
+        .collect();
+    Json(json!({ "records": list }))
+}
+
+pub(crate) fn router(scenario: Arc<Scenario>) -> Router {
+    let central = Arc::new(Central {
+        scenario,
+        records: Mutex::new(Records::default()),
+    });
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/registry", get(registry))
+        .route("/v1/records", get(get_records).post(post_record))
+        .with_state(central)
+}

@@ -27,68 +27,82 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use torii_sdk::model::DeviceClass;
 
-/// One control action (JSON: internally tagged by `action`, kebab-case).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One control action (JSON: internally tagged by `action`, kebab-case). The same type
+/// is the `torii-sim ctl` command line (clap), so the CLI and the API cannot drift apart.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, clap::Subcommand)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum Action {
-    PresentPassport {
-        traveler: String,
-    },
+    /// Lay TRAVELER's passport (data page) on the document reader.
+    PresentPassport { traveler: String },
+    /// Take the passport off the reader.
     RemovePassport,
-    /// Exactly one of `traveler` (their registration QR) or `payload` (raw text).
+    /// Hold TRAVELER's registration QR code (or a raw --payload) to the code reader.
     PresentQr {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         traveler: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[arg(long)]
         payload: Option<String>,
     },
-    InsertCard {
-        traveler: String,
-    },
+    /// Insert TRAVELER's registered user card into the card printer.
+    InsertCard { traveler: String },
     /// Pull the card out of the printer (even while it is inside, mid-print).
     RemoveCard,
     /// Take the card the printer ejected.
     TakeCard,
-    PlaceCard {
-        traveler: String,
-    },
+    /// Lay TRAVELER's card on the card reader (exit lanes).
+    PlaceCard { traveler: String },
+    /// Take the card off the card reader.
     LiftCard,
+    /// Place TRAVELER's fingers on the sensor: genuine, impostor (someone else's), poor or none.
     PlaceFingers {
         traveler: String,
         #[serde(default)]
+        #[arg(value_enum, default_value = "genuine")]
         mode: FingerMode,
     },
+    /// Lift the fingers off the sensor.
     LiftFingers,
-    LookAtCamera {
-        traveler: String,
-    },
+    /// TRAVELER looks at the camera.
+    LookAtCamera { traveler: String },
+    /// The face leaves the camera's view.
     LeaveCamera,
+    /// The traveler steps through the entry door into the lane.
     EnterLane,
+    /// The traveler walks out through the (open) exit door.
     WalkThrough,
+    /// A second person enters the lane (tailgating).
     SecondPerson,
-    /// `status` is a kebab-case status (`hardware-error`, `media-jammed`, `timeout`…).
+    /// Make DEVICE's next call (every call with --sticky) fail with STATUS, a kebab-case
+    /// CUSS status (`hardware-error`, `media-jammed`, `timeout`…).
     Fault {
         device: String,
         status: String,
         #[serde(default)]
+        #[arg(long)]
         sticky: bool,
     },
-    Hang {
-        device: String,
-    },
-    Unplug {
-        device: String,
-    },
-    Replug {
-        device: String,
-    },
-    /// `device` may be `all`.
-    Clear {
-        device: String,
-    },
+    /// DEVICE stops answering calls until cleared.
+    Hang { device: String },
+    /// Unplug DEVICE: its connection drops and new ones are refused.
+    Unplug { device: String },
+    /// Plug DEVICE back in.
+    Replug { device: String },
+    /// Clear DEVICE's fault, hang and unplug; DEVICE may be `all`.
+    Clear { device: String },
+    /// Raise (on) or reset (off) the fire alarm.
     FireAlarm {
+        #[arg(value_parser = parse_on_off, value_name = "on|off", action = clap::ArgAction::Set)]
         active: bool,
     },
+}
+
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" | "true" | "1" => Ok(true),
+        "off" | "false" | "0" => Ok(false),
+        other => Err(format!("expected on or off, not {other:?}")),
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

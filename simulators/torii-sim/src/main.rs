@@ -1,7 +1,6 @@
 //! `torii-sim`: run the simulated gate devices, or drive a running simulator.
 
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -83,125 +82,8 @@ enum Ctl {
     State,
     /// Print the scenario's travelers (GET /v1/travelers).
     Travelers,
-    /// Lay TRAVELER's passport on the document reader.
-    PresentPassport {
-        traveler: String,
-    },
-    RemovePassport,
-    /// Hold TRAVELER's registration QR (or --payload TEXT) to the code reader.
-    PresentQr {
-        traveler: Option<String>,
-        #[arg(long)]
-        payload: Option<String>,
-    },
-    /// Insert TRAVELER's card into the card printer.
-    InsertCard {
-        traveler: String,
-    },
-    /// Pull the card out of the printer (even mid-print).
-    RemoveCard,
-    /// Take the card the printer ejected.
-    TakeCard,
-    /// Lay TRAVELER's card on the card reader.
-    PlaceCard {
-        traveler: String,
-    },
-    LiftCard,
-    /// Place TRAVELER's fingers on the sensor; MODE: genuine | impostor | poor | none.
-    PlaceFingers {
-        traveler: String,
-        #[arg(default_value = "genuine")]
-        mode: String,
-    },
-    LiftFingers,
-    LookAtCamera {
-        traveler: String,
-    },
-    LeaveCamera,
-    EnterLane,
-    WalkThrough,
-    SecondPerson,
-    /// Make DEVICE's next call (every call with --sticky) fail with STATUS.
-    Fault {
-        device: String,
-        status: String,
-        #[arg(long)]
-        sticky: bool,
-    },
-    /// DEVICE stops answering calls until cleared.
-    Hang {
-        device: String,
-    },
-    /// Drop DEVICE's connection and refuse new ones.
-    Unplug {
-        device: String,
-    },
-    Replug {
-        device: String,
-    },
-    /// Clear DEVICE's faults (fault, hang, unplug); DEVICE may be `all`.
-    Clear {
-        device: String,
-    },
-    /// Raise or reset the fire alarm: on | off.
-    FireAlarm {
-        state: String,
-    },
-}
-
-fn action_json(action: Ctl) -> Result<Value, String> {
-    Ok(match action {
-        Ctl::State | Ctl::Travelers => return Err("not an action".into()),
-        Ctl::PresentPassport { traveler } => {
-            json!({ "action": "present-passport", "traveler": traveler })
-        }
-        Ctl::RemovePassport => json!({ "action": "remove-passport" }),
-        Ctl::PresentQr { traveler, payload } => {
-            let mut v = json!({ "action": "present-qr" });
-            if let Some(t) = traveler {
-                v["traveler"] = json!(t);
-            }
-            if let Some(p) = payload {
-                v["payload"] = json!(p);
-            }
-            v
-        }
-        Ctl::InsertCard { traveler } => json!({ "action": "insert-card", "traveler": traveler }),
-        Ctl::RemoveCard => json!({ "action": "remove-card" }),
-        Ctl::TakeCard => json!({ "action": "take-card" }),
-        Ctl::PlaceCard { traveler } => json!({ "action": "place-card", "traveler": traveler }),
-        Ctl::LiftCard => json!({ "action": "lift-card" }),
-        Ctl::PlaceFingers { traveler, mode } => {
-            json!({ "action": "place-fingers", "traveler": traveler, "mode": mode })
-        }
-        Ctl::LiftFingers => json!({ "action": "lift-fingers" }),
-        Ctl::LookAtCamera { traveler } => {
-            json!({ "action": "look-at-camera", "traveler": traveler })
-        }
-        Ctl::LeaveCamera => json!({ "action": "leave-camera" }),
-        Ctl::EnterLane => json!({ "action": "enter-lane" }),
-        Ctl::WalkThrough => json!({ "action": "walk-through" }),
-        Ctl::SecondPerson => json!({ "action": "second-person" }),
-        Ctl::Fault {
-            device,
-            status,
-            sticky,
-        } => {
-            json!({ "action": "fault", "device": device, "status": status, "sticky": sticky })
-        }
-        Ctl::Hang { device } => json!({ "action": "hang", "device": device }),
-        Ctl::Unplug { device } => json!({ "action": "unplug", "device": device }),
-        Ctl::Replug { device } => json!({ "action": "replug", "device": device }),
-        Ctl::Clear { device } => json!({ "action": "clear", "device": device }),
-        Ctl::FireAlarm { state } => {
-            let active = match state.as_str() {
-                "on" | "true" | "1" => true,
-                "off" | "false" | "0" => false,
-                other => return Err(format!("fire-alarm takes on or off, not {other:?}")),
-            };
-            json!({ "action": "fire-alarm", "active": active })
-        }
-    })
+    #[command(flatten)]
+    Act(control::Action),
 }
 
 async fn ctl(control: &str, action: Ctl) -> ExitCode {
@@ -215,7 +97,7 @@ async fn ctl(control: &str, action: Ctl) -> ExitCode {
         Ctl::Travelers => {
             control::http_request(&base, hyper::Method::GET, "/v1/travelers", None).await
         }
-        action => match action_json(action) {
+        Ctl::Act(action) => match serde_json::to_value(&action) {
             Ok(body) => {
                 control::http_request(&base, hyper::Method::POST, "/v1/actions", Some(&body)).await
             }
@@ -371,4 +253,45 @@ fn main() -> ExitCode {
             Command::Ctl { control, action } => ctl(&control, action).await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn ctl_actions_parse_into_the_api_json() {
+        let cli = Cli::try_parse_from(["torii-sim", "ctl", "fire-alarm", "on"]).unwrap();
+        let Command::Ctl {
+            action: Ctl::Act(action),
+            ..
+        } = cli.command
+        else {
+            panic!("an action")
+        };
+        assert_eq!(
+            serde_json::to_value(&action).unwrap(),
+            serde_json::json!({"action": "fire-alarm", "active": true})
+        );
+        let cli = Cli::try_parse_from(["torii-sim", "ctl", "place-fingers", "alice", "impostor"])
+            .unwrap();
+        let Command::Ctl {
+            action: Ctl::Act(action),
+            ..
+        } = cli.command
+        else {
+            panic!("an action")
+        };
+        assert_eq!(
+            serde_json::to_value(&action).unwrap(),
+            serde_json::json!({"action": "place-fingers", "traveler": "alice", "mode": "impostor"})
+        );
+        assert!(Cli::try_parse_from(["torii-sim", "ctl", "fire-alarm", "maybe"]).is_err());
+    }
 }

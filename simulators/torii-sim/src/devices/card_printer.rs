@@ -114,16 +114,7 @@ pub(crate) fn insert_card(shared: &Shared, traveler: &str) -> Result<Value, Acti
     let t = shared.traveler(traveler)?;
     {
         let mut world = shared.world();
-        if !world.cards.contains_key(&t.id) {
-            return Err(ActionError::Conflict(format!(
-                "traveler {traveler} has no registered user card"
-            )));
-        }
-        if let Some(at) = world.card_location(&t.id) {
-            return Err(ActionError::Conflict(format!(
-                "the card of {traveler} is not with them ({at})"
-            )));
-        }
+        world.card_in_hand(&t.id, traveler)?;
         if world.card_printer.card.is_some() {
             return Err(ActionError::Conflict(
                 "the card printer already holds a card".into(),

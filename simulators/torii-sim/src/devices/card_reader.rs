@@ -50,16 +50,7 @@ pub(crate) fn place_card(shared: &Shared, traveler: &str) -> Result<Value, Actio
     let t = shared.traveler(traveler)?;
     {
         let mut world = shared.world();
-        if !world.cards.contains_key(&t.id) {
-            return Err(ActionError::Conflict(format!(
-                "traveler {traveler} has no registered user card"
-            )));
-        }
-        if let Some(at) = world.card_location(&t.id) {
-            return Err(ActionError::Conflict(format!(
-                "the card of {traveler} is not with them ({at})"
-            )));
-        }
+        world.card_in_hand(&t.id, traveler)?;
         if world.card_reader.card.is_some() {
             return Err(ActionError::Conflict(
                 "a card is already on the card reader".into(),

@@ -26,7 +26,7 @@ use torii_sdk::model::{DeviceClass, Event, FingerSample, Request, Response, Stat
 const CLASS: DeviceClass = DeviceClass::FingerprintSensor;
 
 /// How the traveler places their fingers (`place-fingers`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum FingerMode {
     #[default]

@@ -60,6 +60,26 @@ pub struct World {
 }
 
 impl World {
+    /// Ok when `traveler` holds their registered user card in hand (so they can insert it
+    /// or lay it on a reader); `name` is how the error names them.
+    pub(crate) fn card_in_hand(
+        &self,
+        traveler: &str,
+        name: &str,
+    ) -> Result<(), crate::ActionError> {
+        if !self.cards.contains_key(traveler) {
+            return Err(crate::ActionError::Conflict(format!(
+                "traveler {name} has no registered user card"
+            )));
+        }
+        if let Some(at) = self.card_location(traveler) {
+            return Err(crate::ActionError::Conflict(format!(
+                "the card of {name} is not with them ({at})"
+            )));
+        }
+        Ok(())
+    }
+
     /// Where `traveler`'s card is, if not with the traveler.
     pub fn card_location(&self, traveler: &str) -> Option<&'static str> {
         if self.cards.get(traveler).is_some_and(|c| c.retained) {

@@ -1,0 +1,1 @@
+//! The gate's flow engine, rules, registry and records (no I/O)

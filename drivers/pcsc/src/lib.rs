@@ -1,0 +1,1 @@
+//! PC/SC document reader driver (work in progress).

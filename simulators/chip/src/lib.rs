@@ -1,0 +1,1 @@
+//! Card-side ePassport chip simulator

@@ -11,5 +11,7 @@
 pub mod card;
 pub mod edcard;
 pub mod reason;
+pub mod record;
 pub mod registry;
+pub mod rules;
 pub mod stay;

@@ -11,8 +11,8 @@ use std::fmt;
 
 macro_rules! reason_codes {
     ($( $variant:ident = $code:literal, $meaning:literal, $action:literal, $guidance:ident; )+) => {
-        /// Why the gate referred a traveler to an officer.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        /// Why the gate referred a traveler to an officer. Serialised as its code.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         pub enum ReasonCode { $($variant),+ }
 
         impl ReasonCode {
@@ -61,6 +61,7 @@ reason_codes! {
     CardExpired = "CARD_EXPIRED", "The card has expired (3 years from issue or the passport's expiry, whichever is earlier).", "Examine at the booth; the traveler must register again.", UseBooth;
     CardFull = "CARD_FULL", "The card's back holds 15 landing records: it must be rewritten.", "Examine at the booth; direct the traveler to a registration office to rewrite the card (free).", UseBooth;
     CardRemovedEarly = "CARD_REMOVED", "The card was pulled out of the printer before the record was printed.", "Examine at the booth; the landing was not recorded on the card.", SeeOfficer;
+    EdCardDeclaration = "ED_DECLARATION", "The traveler answered yes to an ED card question that requires examination (deportation, conviction, prohibited items, firearms).", "Examine the traveler and their declaration at the booth.", SeeOfficer;
     EdCardIncomplete = "ED_INCOMPLETE", "The disembarkation card was not completed or confirmed.", "Complete the ED card with the traveler at the booth.", SeeOfficer;
     FingersUnusable = "FP_UNUSABLE", "Fewer than two registered fingers could be used.", "Verify identity at the booth.", SeeOfficer;
     FingerprintMismatch = "FP_MISMATCH", "The fingerprints did not match the registered ones after the allowed attempts.", "Verify identity at the booth.", SeeOfficer;
@@ -74,6 +75,19 @@ reason_codes! {
     OutOfService = "OUT_OF_SERVICE", "The gate was put out of service or into maintenance during the transaction.", "Examine at the booth.", UseBooth;
     WrongLane = "WRONG_LANE", "The card presented belongs to the other direction's procedure.", "Direct the traveler to the right lane.", SeeOfficer;
     InternalError = "INTERNAL", "The gate software could not decide (an internal error).", "Examine at the booth; report the fault to maintenance.", SeeOfficer;
+}
+
+impl Serialize for ReasonCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for ReasonCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(d)?;
+        ReasonCode::from_code(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {code:?}")))
+    }
 }
 
 impl fmt::Display for ReasonCode {

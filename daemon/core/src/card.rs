@@ -116,7 +116,9 @@ pub fn decode_verified(bytes: &[u8], issuer: &VerifyingKey) -> Result<CardData, 
     }
     let (signed, signature) = bytes.split_at(HEADER_LEN + declared);
     let signature = Signature::from_slice(signature).map_err(|_| CardError::MalformedSignature)?;
-    issuer.verify(signed, &signature).map_err(|_| CardError::BadSignature)?;
+    issuer
+        .verify(signed, &signature)
+        .map_err(|_| CardError::BadSignature)?;
     // Only now is the payload trusted enough to parse.
     serde_json::from_slice(&signed[HEADER_LEN..]).map_err(|e| CardError::BadPayload(e.to_string()))
 }
@@ -124,7 +126,8 @@ pub fn decode_verified(bytes: &[u8], issuer: &VerifyingKey) -> Result<CardData, 
 /// Reads an issuer public key (PEM SubjectPublicKeyInfo).
 pub fn issuer_key_from_pem(pem: &str) -> Result<VerifyingKey, String> {
     use p256::pkcs8::DecodePublicKey;
-    VerifyingKey::from_public_key_pem(pem).map_err(|e| format!("not a P-256 public key in PEM: {e}"))
+    VerifyingKey::from_public_key_pem(pem)
+        .map_err(|e| format!("not a P-256 public key in PEM: {e}"))
 }
 
 /// The PEM of a public key.
@@ -167,7 +170,10 @@ pub(crate) mod tests {
         for at in 0..bytes.len() {
             let mut altered = bytes.clone();
             altered[at] ^= 0x01;
-            assert!(decode_verified(&altered, key.verifying_key()).is_err(), "byte {at} altered, still accepted");
+            assert!(
+                decode_verified(&altered, key.verifying_key()).is_err(),
+                "byte {at} altered, still accepted"
+            );
         }
     }
 

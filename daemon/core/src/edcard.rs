@@ -41,7 +41,7 @@ impl fmt::Debug for EdCard {
 }
 
 /// One invalid field: its name and what is wrong (never the value).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: &'static str,
     pub problem: &'static str,
@@ -68,12 +68,23 @@ impl EdCard {
             "flight",
             "expected an airline code and a number, e.g. NH212",
         );
-        check(!self.address_in_japan.trim().is_empty(), "address_in_japan", "required");
-        check(self.address_in_japan.chars().count() <= 200, "address_in_japan", "at most 200 characters");
+        check(
+            !self.address_in_japan.trim().is_empty(),
+            "address_in_japan",
+            "required",
+        );
+        check(
+            self.address_in_japan.chars().count() <= 200,
+            "address_in_japan",
+            "at most 200 characters",
+        );
         check(
             self.phone_in_japan.is_empty()
                 || (self.phone_in_japan.len() <= 20
-                    && self.phone_in_japan.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ')),
+                    && self
+                        .phone_in_japan
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == ' ')),
             "phone_in_japan",
             "digits, spaces, + and - only",
         );
@@ -96,9 +107,14 @@ impl EdCard {
 
     /// Answering "yes" to any of the four questions needs an officer's examination.
     pub fn needs_examination(&self) -> bool {
-        [self.deported_before, self.convicted_before, self.carrying_prohibited_items, self.carrying_firearms]
-            .into_iter()
-            .any(|a| a == Some(true))
+        [
+            self.deported_before,
+            self.convicted_before,
+            self.carrying_prohibited_items,
+            self.carrying_firearms,
+        ]
+        .into_iter()
+        .any(|a| a == Some(true))
     }
 }
 
@@ -130,29 +146,54 @@ mod tests {
 
     #[test]
     fn each_field_is_validated_by_name() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut EdCard)>)> = vec![
+        type Breakage = Box<dyn Fn(&mut EdCard)>;
+        let cases: Vec<(&str, Breakage)> = vec![
             ("flight", Box::new(|c| c.flight.clear())),
             ("flight", Box::new(|c| c.flight = "NH".into())),
             ("flight", Box::new(|c| c.flight = "NH21A".into())),
-            ("address_in_japan", Box::new(|c| c.address_in_japan = "  ".into())),
-            ("phone_in_japan", Box::new(|c| c.phone_in_japan = "call me".into())),
+            (
+                "address_in_japan",
+                Box::new(|c| c.address_in_japan = "  ".into()),
+            ),
+            (
+                "phone_in_japan",
+                Box::new(|c| c.phone_in_japan = "call me".into()),
+            ),
             ("purpose", Box::new(|c| c.purpose.clear())),
-            ("length_of_stay_days", Box::new(|c| c.length_of_stay_days = 0)),
-            ("length_of_stay_days", Box::new(|c| c.length_of_stay_days = 91)),
-            ("carrying_firearms", Box::new(|c| c.carrying_firearms = None)),
+            (
+                "length_of_stay_days",
+                Box::new(|c| c.length_of_stay_days = 0),
+            ),
+            (
+                "length_of_stay_days",
+                Box::new(|c| c.length_of_stay_days = 91),
+            ),
+            (
+                "carrying_firearms",
+                Box::new(|c| c.carrying_firearms = None),
+            ),
         ];
         for (field, break_it) in cases {
             let mut card = complete();
             break_it(&mut card);
             let errors = card.validate();
-            assert!(errors.iter().any(|e| e.field == field), "{field}: {errors:?}");
+            assert!(
+                errors.iter().any(|e| e.field == field),
+                "{field}: {errors:?}"
+            );
         }
     }
 
     #[test]
     fn nothing_pre_entered_means_every_field_must_be_entered() {
         let errors = EdCard::default().validate();
-        for field in ["flight", "address_in_japan", "purpose", "length_of_stay_days", "deported_before"] {
+        for field in [
+            "flight",
+            "address_in_japan",
+            "purpose",
+            "length_of_stay_days",
+            "deported_before",
+        ] {
             assert!(errors.iter().any(|e| e.field == field), "{field}");
         }
         assert!(!format!("{:?}", complete()).contains("Chiyoda"));

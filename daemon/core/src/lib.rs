@@ -10,6 +10,7 @@
 
 pub mod card;
 pub mod edcard;
+pub mod flow;
 pub mod reason;
 pub mod record;
 pub mod registry;

@@ -86,7 +86,8 @@ impl Serialize for ReasonCode {
 impl<'de> Deserialize<'de> for ReasonCode {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let code = String::deserialize(d)?;
-        ReasonCode::from_code(&code).ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {code:?}")))
+        ReasonCode::from_code(&code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown reason code {code:?}")))
     }
 }
 
@@ -159,7 +160,9 @@ mod tests {
             if std::env::var_os("TORII_REGENERATE_DOCS").is_some() {
                 std::fs::write(path, markdown_table()).unwrap();
             } else {
-                panic!("docs/reason-codes.md is stale: run TORII_REGENERATE_DOCS=1 cargo test -p torii-core reason");
+                panic!(
+                    "docs/reason-codes.md is stale: run TORII_REGENERATE_DOCS=1 cargo test -p torii-core reason"
+                );
             }
         }
     }

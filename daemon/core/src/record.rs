@@ -125,7 +125,8 @@ mod base64_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
         let text: Option<String> = Option::deserialize(d)?;
-        text.map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom)).transpose()
+        text.map(|t| STANDARD.decode(t).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 
@@ -148,7 +149,12 @@ mod tests {
     #[test]
     fn the_printed_line_has_date_port_status_and_gate() {
         assert_eq!(
-            landing_line(date!(2026 - 11 - 21), "NRT", "Temporary Visitor (90 days)", "NRT-T1-E01"),
+            landing_line(
+                date!(2026 - 11 - 21),
+                "NRT",
+                "Temporary Visitor (90 days)",
+                "NRT-T1-E01"
+            ),
             "2026-11-21 NRT Temporary Visitor (90 days) NRT-T1-E01"
         );
     }
@@ -157,6 +163,9 @@ mod tests {
     fn outcomes_serialise_with_their_code() {
         let json = serde_json::to_string(&Outcome::Referred(ReasonCode::CardExpired)).unwrap();
         assert_eq!(json, r#"{"outcome":"referred","reason":"CARD_EXPIRED"}"#);
-        assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), Outcome::Referred(ReasonCode::CardExpired));
+        assert_eq!(
+            serde_json::from_str::<Outcome>(&json).unwrap(),
+            Outcome::Referred(ReasonCode::CardExpired)
+        );
     }
 }

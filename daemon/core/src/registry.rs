@@ -41,9 +41,14 @@ impl RegistrationStatus {
     }
 
     fn parse(text: &str) -> Option<Self> {
-        [Self::Active, Self::Revoked, Self::PassportReportedLost, Self::ChangedToResident]
-            .into_iter()
-            .find(|s| s.as_str() == text)
+        [
+            Self::Active,
+            Self::Revoked,
+            Self::PassportReportedLost,
+            Self::ChangedToResident,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
     }
 }
 
@@ -56,7 +61,12 @@ pub struct EnrolledFinger {
 
 impl fmt::Debug for EnrolledFinger {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EnrolledFinger({:?}, {} bytes)", self.position, self.template.len())
+        write!(
+            f,
+            "EnrolledFinger({:?}, {} bytes)",
+            self.position,
+            self.template.len()
+        )
     }
 }
 
@@ -95,8 +105,14 @@ impl fmt::Debug for Registration {
 /// nationality, the date of birth (YYMMDD) and the MRZ name field (`SURNAME<<GIVEN<NAMES`,
 /// at most 39 characters, trailing fillers removed).
 pub fn holder_key(nationality: &str, birth_yymmdd: &str, mrz_name: &str) -> String {
-    let name: String = mrz_name.chars().take(39).collect::<String>().trim_end_matches('<').to_owned();
-    let digest = Sha256::digest(format!("torii-holder-v1|{nationality}|{birth_yymmdd}|{name}").as_bytes());
+    let name: String = mrz_name
+        .chars()
+        .take(39)
+        .collect::<String>()
+        .trim_end_matches('<')
+        .to_owned();
+    let digest =
+        Sha256::digest(format!("torii-holder-v1|{nationality}|{birth_yymmdd}|{name}").as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -177,7 +193,9 @@ impl RegistryStore {
                 "registry schema version {version} is not {SCHEMA_VERSION}: upgrade or remove the database"
             )));
         }
-        Ok(RegistryStore { conn: Mutex::new(conn) })
+        Ok(RegistryStore {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -194,7 +212,10 @@ impl RegistryStore {
                 params![r.passport_number, r.nationality],
             )?;
             let ed_card = match &r.ed_card {
-                Some(card) => Some(serde_json::to_string(card).map_err(|e| RegistryError::Import(e.to_string()))?),
+                Some(card) => Some(
+                    serde_json::to_string(card)
+                        .map_err(|e| RegistryError::Import(e.to_string()))?,
+                ),
                 None => None,
             };
             tx.execute(
@@ -233,10 +254,18 @@ impl RegistryStore {
         Ok(n > 0)
     }
 
-    pub fn lookup(&self, passport_number: &str, nationality: &str) -> Result<Option<Registration>, RegistryError> {
+    pub fn lookup(
+        &self,
+        passport_number: &str,
+        nationality: &str,
+    ) -> Result<Option<Registration>, RegistryError> {
         let conn = self.conn();
-        Self::lookup_where(&conn, "passport_number = ?1 AND nationality = ?2", params![passport_number, nationality])
-            .map(|mut found| found.pop())
+        Self::lookup_where(
+            &conn,
+            "passport_number = ?1 AND nationality = ?2",
+            params![passport_number, nationality],
+        )
+        .map(|mut found| found.pop())
     }
 
     /// Registrations of the same person under another passport (a renewed passport).
@@ -270,24 +299,38 @@ impl RegistryStore {
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (passport_number, nationality, holder_key, card_number, issued, valid_until, status, records, ed_card) =
-                row?;
+            let (
+                passport_number,
+                nationality,
+                holder_key,
+                card_number,
+                issued,
+                valid_until,
+                status,
+                records,
+                ed_card,
+            ) = row?;
             let date = |text: &str| {
-                Date::parse(text, time::macros::format_description!("[year]-[month]-[day]"))
-                    .map_err(|_| RegistryError::Corrupt("date"))
+                Date::parse(
+                    text,
+                    time::macros::format_description!("[year]-[month]-[day]"),
+                )
+                .map_err(|_| RegistryError::Corrupt("date"))
             };
             let fingers = {
                 let mut statement = conn.prepare(
                     "SELECT position, template FROM enrolled_finger
                      WHERE passport_number = ?1 AND nationality = ?2 ORDER BY position",
                 )?;
-                let fingers = statement.query_map(params![passport_number, nationality], |row| {
-                    Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
-                })?;
+                let fingers = statement
+                    .query_map(params![passport_number, nationality], |row| {
+                        Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+                    })?;
                 let mut list = Vec::new();
                 for finger in fingers {
                     let (code, template) = finger?;
-                    let position = FingerPosition::from_code(code).ok_or(RegistryError::Corrupt("finger position"))?;
+                    let position = FingerPosition::from_code(code)
+                        .ok_or(RegistryError::Corrupt("finger position"))?;
                     list.push(EnrolledFinger { position, template });
                 }
                 list
@@ -295,10 +338,14 @@ impl RegistryStore {
             out.push(Registration {
                 card_issued: date(&issued)?,
                 card_valid_until: date(&valid_until)?,
-                status: RegistrationStatus::parse(&status).ok_or(RegistryError::Corrupt("status"))?,
+                status: RegistrationStatus::parse(&status)
+                    .ok_or(RegistryError::Corrupt("status"))?,
                 records_on_card: records,
                 ed_card: match ed_card {
-                    Some(json) => Some(serde_json::from_str(&json).map_err(|_| RegistryError::Corrupt("ed_card"))?),
+                    Some(json) => Some(
+                        serde_json::from_str(&json)
+                            .map_err(|_| RegistryError::Corrupt("ed_card"))?,
+                    ),
                     None => None,
                 },
                 passport_number,
@@ -318,15 +365,21 @@ impl RegistryStore {
             "UPDATE registration SET records_on_card = min(records_on_card + 1, 15) WHERE card_number = ?1",
             params![card_number],
         )?;
-        conn.query_row("SELECT records_on_card FROM registration WHERE card_number = ?1", params![card_number], |row| {
-            row.get(0)
-        })
+        conn.query_row(
+            "SELECT records_on_card FROM registration WHERE card_number = ?1",
+            params![card_number],
+            |row| row.get(0),
+        )
         .optional()?
         .ok_or(RegistryError::Corrupt("card vanished"))
     }
 
     pub fn count(&self) -> Result<usize, RegistryError> {
-        Ok(self.conn().query_row("SELECT count(*) FROM registration", [], |row| row.get::<_, i64>(0))? as usize)
+        Ok(self
+            .conn()
+            .query_row("SELECT count(*) FROM registration", [], |row| {
+                row.get::<_, i64>(0)
+            })? as usize)
     }
 }
 
@@ -346,8 +399,14 @@ pub(crate) mod tests {
             status: RegistrationStatus::Active,
             records_on_card: 3,
             fingers: vec![
-                EnrolledFinger { position: FingerPosition::RightIndex, template: vec![1, 2, 3] },
-                EnrolledFinger { position: FingerPosition::LeftIndex, template: vec![4, 5, 6] },
+                EnrolledFinger {
+                    position: FingerPosition::RightIndex,
+                    template: vec![1, 2, 3],
+                },
+                EnrolledFinger {
+                    position: FingerPosition::LeftIndex,
+                    template: vec![4, 5, 6],
+                },
             ],
             ed_card: None,
         }
@@ -360,7 +419,10 @@ pub(crate) mod tests {
         store.upsert_all(&[alice()]).unwrap();
         assert_eq!(store.lookup("TW1000017", "GBR").unwrap(), Some(alice()));
         assert_eq!(store.lookup("TW1000017", "FRA").unwrap(), None);
-        assert_eq!(store.lookup_holder(&alice().holder_key).unwrap(), vec![alice()]);
+        assert_eq!(
+            store.lookup_holder(&alice().holder_key).unwrap(),
+            vec![alice()]
+        );
         // Re-import replaces, never duplicates.
         let mut updated = alice();
         updated.status = RegistrationStatus::Revoked;
@@ -381,7 +443,14 @@ pub(crate) mod tests {
         for _ in 0..20 {
             store.record_landing("TTP0000001001").unwrap();
         }
-        assert_eq!(store.lookup("TW1000017", "GBR").unwrap().unwrap().records_on_card, 15);
+        assert_eq!(
+            store
+                .lookup("TW1000017", "GBR")
+                .unwrap()
+                .unwrap()
+                .records_on_card,
+            15
+        );
     }
 
     #[test]
@@ -389,14 +458,20 @@ pub(crate) mod tests {
         let store = RegistryStore::open_in_memory().unwrap();
         store.upsert_all(&[alice()]).unwrap();
         assert!(store.erase("TW1000017", "GBR").unwrap());
-        let left: i64 =
-            store.conn().query_row("SELECT count(*) FROM enrolled_finger", [], |row| row.get(0)).unwrap();
+        let left: i64 = store
+            .conn()
+            .query_row("SELECT count(*) FROM enrolled_finger", [], |row| row.get(0))
+            .unwrap();
         assert_eq!(left, 0);
     }
 
     #[test]
     fn holder_keys_ignore_mrz_fillers_and_truncation() {
-        let a = holder_key("GBR", "860412", "TESTWOOD<<ALICE<SAMPLE<<<<<<<<<<<<<<<<<<<<<<");
+        let a = holder_key(
+            "GBR",
+            "860412",
+            "TESTWOOD<<ALICE<SAMPLE<<<<<<<<<<<<<<<<<<<<<<",
+        );
         let b = holder_key("GBR", "860412", &mrz_name("Testwood", "Alice Sample"));
         assert_eq!(a, b);
         assert_ne!(a, holder_key("GBR", "860413", "TESTWOOD<<ALICE<SAMPLE"));

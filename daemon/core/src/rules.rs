@@ -33,7 +33,9 @@ pub struct PresentedPassport {
 
 impl std::fmt::Debug for PresentedPassport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PresentedPassport").field("nationality", &self.nationality).finish_non_exhaustive()
+        f.debug_struct("PresentedPassport")
+            .field("nationality", &self.nationality)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,10 +70,19 @@ pub struct Rule {
 
 /// The last day a card is valid: min(issue + 3 years − 1 day, the passport's expiry, the
 /// validity written at issue).
-pub fn card_last_valid_day(issued: Date, written_valid_until: Date, passport_expiry: Option<Date>) -> Date {
+pub fn card_last_valid_day(
+    issued: Date,
+    written_valid_until: Date,
+    passport_expiry: Option<Date>,
+) -> Date {
     let three_years = issued
         .replace_year(issued.year() + 3)
-        .unwrap_or_else(|_| issued.replace_day(28).and_then(|d| d.replace_year(issued.year() + 3)).unwrap_or(issued))
+        .unwrap_or_else(|_| {
+            issued
+                .replace_day(28)
+                .and_then(|d| d.replace_year(issued.year() + 3))
+                .unwrap_or(issued)
+        })
         .previous_day()
         .unwrap_or(issued);
     let mut last = three_years.min(written_valid_until);
@@ -183,65 +194,134 @@ mod tests {
         phase: Phase,
         lane: Lane,
         today: Date,
-        change: fn(&mut PresentedPassport, &mut Option<Registration>, &mut Option<Registration>, &mut CardData),
+        change: fn(
+            &mut PresentedPassport,
+            &mut Option<Registration>,
+            &mut Option<Registration>,
+            &mut CardData,
+        ),
         expect: Option<ReasonCode>,
     }
 
     const TODAY: Date = date!(2026 - 11 - 21);
 
     fn cases() -> Vec<Case> {
-        let case = |name, phase, expect, change| Case { name, phase, lane: Lane::Entry, today: TODAY, change, expect };
+        let case = |name, phase, expect, change| Case {
+            name,
+            phase,
+            lane: Lane::Entry,
+            today: TODAY,
+            change,
+            expect,
+        };
         vec![
-            case("eligible after lookup", Phase::Registration, None, |_, _, _, _| {}),
+            case(
+                "eligible after lookup",
+                Phase::Registration,
+                None,
+                |_, _, _, _| {},
+            ),
             case("eligible with card", Phase::Card, None, |_, _, _, _| {}),
-            case("no registration", Phase::Registration, Some(ReasonCode::RegistrationNotFound), |_, r, _, _| *r = None),
-            case("renewed passport, found by holder", Phase::Registration, Some(ReasonCode::PassportRenewed), |_, r, h, _| {
-                *h = r.take()
-            }),
-            case("revoked", Phase::Registration, Some(ReasonCode::RegistrationRevoked), |_, r, _, _| {
-                r.as_mut().unwrap().status = RegistrationStatus::Revoked
-            }),
-            case("passport reported lost", Phase::Registration, Some(ReasonCode::PassportReportedLost), |_, r, _, _| {
-                r.as_mut().unwrap().status = RegistrationStatus::PassportReportedLost
-            }),
-            case("now a resident", Phase::Registration, Some(ReasonCode::ChangedToResident), |_, r, _, _| {
-                r.as_mut().unwrap().status = RegistrationStatus::ChangedToResident
-            }),
-            case("card expired (registry)", Phase::Registration, Some(ReasonCode::CardExpired), |_, r, _, _| {
-                r.as_mut().unwrap().card_valid_until = date!(2026 - 11 - 20)
-            }),
-            case("card expires with the passport", Phase::Registration, Some(ReasonCode::CardExpired), |p, _, _, _| {
-                p.expiry = Some(date!(2026 - 11 - 01))
-            }),
-            case("card valid on its last day", Phase::Registration, None, |_, r, _, _| {
-                r.as_mut().unwrap().card_valid_until = TODAY
-            }),
-            case("three years from issue, whatever was written", Phase::Registration, Some(ReasonCode::CardExpired), |_, r, _, _| {
-                let r = r.as_mut().unwrap();
-                r.card_issued = date!(2023 - 11 - 21);
-                r.card_valid_until = date!(2030 - 01 - 01);
-            }),
-            case("one registered finger", Phase::Registration, Some(ReasonCode::FingersUnusable), |_, r, _, _| {
-                r.as_mut().unwrap().fingers.truncate(1)
-            }),
-            case("card back full", Phase::Registration, Some(ReasonCode::CardFull), |_, r, _, _| {
-                r.as_mut().unwrap().records_on_card = 15
-            }),
-            case("14 records: the 15th may be printed", Phase::Registration, None, |_, r, _, _| {
-                r.as_mut().unwrap().records_on_card = 14
-            }),
-            case("another registration's card", Phase::Card, Some(ReasonCode::CardNotHolders), |_, _, _, c| {
-                c.card_number = "TTP0000009999".into()
-            }),
-            case("card of another nationality", Phase::Card, Some(ReasonCode::CardNotHolders), |_, _, _, c| {
-                c.nationality = "FRA".into()
-            }),
-            case("card registered with an old passport", Phase::Card, Some(ReasonCode::PassportRenewed), |_, _, _, c| {
-                c.passport_number = "PAA000111".into()
-            }),
-            case("card expired (chip)", Phase::Card, Some(ReasonCode::CardExpired), |_, _, _, c| {
-                c.valid_until = date!(2025 - 01 - 09)
-            }),
+            case(
+                "no registration",
+                Phase::Registration,
+                Some(ReasonCode::RegistrationNotFound),
+                |_, r, _, _| *r = None,
+            ),
+            case(
+                "renewed passport, found by holder",
+                Phase::Registration,
+                Some(ReasonCode::PassportRenewed),
+                |_, r, h, _| *h = r.take(),
+            ),
+            case(
+                "revoked",
+                Phase::Registration,
+                Some(ReasonCode::RegistrationRevoked),
+                |_, r, _, _| r.as_mut().unwrap().status = RegistrationStatus::Revoked,
+            ),
+            case(
+                "passport reported lost",
+                Phase::Registration,
+                Some(ReasonCode::PassportReportedLost),
+                |_, r, _, _| r.as_mut().unwrap().status = RegistrationStatus::PassportReportedLost,
+            ),
+            case(
+                "now a resident",
+                Phase::Registration,
+                Some(ReasonCode::ChangedToResident),
+                |_, r, _, _| r.as_mut().unwrap().status = RegistrationStatus::ChangedToResident,
+            ),
+            case(
+                "card expired (registry)",
+                Phase::Registration,
+                Some(ReasonCode::CardExpired),
+                |_, r, _, _| r.as_mut().unwrap().card_valid_until = date!(2026 - 11 - 20),
+            ),
+            case(
+                "card expires with the passport",
+                Phase::Registration,
+                Some(ReasonCode::CardExpired),
+                |p, _, _, _| p.expiry = Some(date!(2026 - 11 - 01)),
+            ),
+            case(
+                "card valid on its last day",
+                Phase::Registration,
+                None,
+                |_, r, _, _| r.as_mut().unwrap().card_valid_until = TODAY,
+            ),
+            case(
+                "three years from issue, whatever was written",
+                Phase::Registration,
+                Some(ReasonCode::CardExpired),
+                |_, r, _, _| {
+                    let r = r.as_mut().unwrap();
+                    r.card_issued = date!(2023 - 11 - 21);
+                    r.card_valid_until = date!(2030 - 01 - 01);
+                },
+            ),
+            case(
+                "one registered finger",
+                Phase::Registration,
+                Some(ReasonCode::FingersUnusable),
+                |_, r, _, _| r.as_mut().unwrap().fingers.truncate(1),
+            ),
+            case(
+                "card back full",
+                Phase::Registration,
+                Some(ReasonCode::CardFull),
+                |_, r, _, _| r.as_mut().unwrap().records_on_card = 15,
+            ),
+            case(
+                "14 records: the 15th may be printed",
+                Phase::Registration,
+                None,
+                |_, r, _, _| r.as_mut().unwrap().records_on_card = 14,
+            ),
+            case(
+                "another registration's card",
+                Phase::Card,
+                Some(ReasonCode::CardNotHolders),
+                |_, _, _, c| c.card_number = "TTP0000009999".into(),
+            ),
+            case(
+                "card of another nationality",
+                Phase::Card,
+                Some(ReasonCode::CardNotHolders),
+                |_, _, _, c| c.nationality = "FRA".into(),
+            ),
+            case(
+                "card registered with an old passport",
+                Phase::Card,
+                Some(ReasonCode::PassportRenewed),
+                |_, _, _, c| c.passport_number = "PAA000111".into(),
+            ),
+            case(
+                "card expired (chip)",
+                Phase::Card,
+                Some(ReasonCode::CardExpired),
+                |_, _, _, c| c.valid_until = date!(2025 - 01 - 09),
+            ),
         ]
     }
 

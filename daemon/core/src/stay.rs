@@ -22,7 +22,10 @@ fn default_days() -> u16 {
 
 impl Default for StayTable {
     fn default() -> Self {
-        StayTable { default_days: default_days(), by_nationality: BTreeMap::new() }
+        StayTable {
+            default_days: default_days(),
+            by_nationality: BTreeMap::new(),
+        }
     }
 }
 
@@ -38,21 +41,30 @@ impl StayTable {
     pub fn validate(&self) -> Result<(), StayTableError> {
         let allowed = [15, 30, 90];
         if !allowed.contains(&self.default_days) {
-            return Err(StayTableError::BadDays { nationality: "default".into(), days: self.default_days });
+            return Err(StayTableError::BadDays {
+                nationality: "default".into(),
+                days: self.default_days,
+            });
         }
         for (nationality, days) in &self.by_nationality {
             if nationality.len() != 3 || !nationality.bytes().all(|b| b.is_ascii_uppercase()) {
                 return Err(StayTableError::BadNationality(nationality.clone()));
             }
             if !allowed.contains(days) {
-                return Err(StayTableError::BadDays { nationality: nationality.clone(), days: *days });
+                return Err(StayTableError::BadDays {
+                    nationality: nationality.clone(),
+                    days: *days,
+                });
             }
         }
         Ok(())
     }
 
     pub fn days_for(&self, nationality: &str) -> u16 {
-        self.by_nationality.get(nationality).copied().unwrap_or(self.default_days)
+        self.by_nationality
+            .get(nationality)
+            .copied()
+            .unwrap_or(self.default_days)
     }
 
     /// The status of residence as printed on the card: "Temporary Visitor (N days)".
@@ -80,9 +92,15 @@ mod tests {
     fn bad_tables_are_refused() {
         let mut table = StayTable::default();
         table.by_nationality.insert("Thailand".into(), 15);
-        assert!(matches!(table.validate(), Err(StayTableError::BadNationality(_))));
+        assert!(matches!(
+            table.validate(),
+            Err(StayTableError::BadNationality(_))
+        ));
         let mut table = StayTable::default();
         table.by_nationality.insert("THA".into(), 45);
-        assert!(matches!(table.validate(), Err(StayTableError::BadDays { .. })));
+        assert!(matches!(
+            table.validate(),
+            Err(StayTableError::BadDays { .. })
+        ));
     }
 }

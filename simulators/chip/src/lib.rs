@@ -1,1 +1,435 @@
-//! Card-side ePassport chip simulator
+//! Card-side ePassport chip simulator: a real LDS file system, BAC, secure
+//! messaging, READ BINARY limits and fault modes, with a properly signed SOD
+//! from the test PKI ([`pki`]). `ChipSim` implements
+//! [`torii_icao::ChipTransport`], so the inspection library runs end to end
+//! against it in-process.
+
+pub mod pki;
+
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use torii_icao::apdu::{Command, Response};
+use torii_icao::bac::{self, BacKeys};
+use torii_icao::crypto;
+use torii_icao::lds::build;
+use torii_icao::reader::{AID_EMRTD, TransportError, fid};
+use torii_icao::sm::SecureMessaging;
+
+pub use pki::{PkiError, TestPki};
+
+/// Ways the simulated document can be bad or fussy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// A byte of this data group is changed after the SOD was signed.
+    TamperedDg(u8),
+    /// The SOD is signed with a key other than the embedded DS certificate's.
+    WrongDs,
+    /// The DS certificate is issued by a CSCA with the same name but another key.
+    UnknownCsca,
+    /// The DS certificate expired (valid 2010-2015).
+    ExpiredDs,
+    /// DG1 holds a different MRZ (same access data) than the printed page.
+    MrzMismatch,
+    /// READ BINARY with Le over 160 is answered 6700.
+    ReadLimit160,
+    /// SELECT with an Le byte is answered 6700.
+    RejectLeOnSelect,
+    /// The DS certificate's country differs from DG1's issuing state.
+    IssuerMismatch,
+}
+
+/// What to put on the chip.
+#[derive(Debug, Clone)]
+pub struct ChipConfig {
+    /// The MRZ as printed (newline separated or concatenated).
+    pub mrz: String,
+    /// Size of the synthetic JPEG in DG2.
+    pub face_bytes: usize,
+    pub dg15: bool,
+    pub faults: Vec<Fault>,
+}
+
+/// The ICAO 9303 specimen (Utopia).
+pub const SPECIMEN_TD3: &str =
+    "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10";
+
+impl Default for ChipConfig {
+    fn default() -> Self {
+        ChipConfig {
+            mrz: SPECIMEN_TD3.into(),
+            face_bytes: 20_000,
+            dg15: false,
+            faults: Vec::new(),
+        }
+    }
+}
+
+enum State {
+    Idle,
+    Challenged([u8; 8]),
+    Secure(SecureMessaging),
+}
+
+/// The simulated chip.
+pub struct ChipSim {
+    files: BTreeMap<u16, Vec<u8>>,
+    keys: BacKeys,
+    state: State,
+    app_selected: bool,
+    selected: Option<u16>,
+    faults: Vec<Fault>,
+    counter: u64,
+    /// Command APDUs received.
+    pub apdus: usize,
+}
+
+impl std::fmt::Debug for ChipSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "ChipSim({} files, {} APDUs)",
+            self.files.len(),
+            self.apdus
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("MRZ: {0}")]
+    Mrz(#[from] torii_icao::mrz::MrzError),
+    #[error("PKI: {0}")]
+    Pki(#[from] PkiError),
+    #[error("TLV: {0}")]
+    Tlv(#[from] torii_icao::tlv::TlvError),
+}
+
+/// A synthetic baseline JPEG-looking image of `n` bytes (SOI, APP0, filler, EOI).
+pub fn synthetic_jpeg(n: usize) -> Vec<u8> {
+    let mut v = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0,
+    ];
+    let mut x = 0x1234_5678u32;
+    while v.len() + 2 < n.max(13) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        v.push((x & 0xFE) as u8);
+    }
+    v.extend([0xFF, 0xD9]);
+    v
+}
+
+impl ChipSim {
+    /// Builds the chip's file system and signs its SOD with `pki` (fault modes may
+    /// substitute other keys or certificates).
+    pub fn new(config: &ChipConfig, pki: &TestPki) -> Result<ChipSim, SimError> {
+        let mrz = torii_icao::mrz::parse(&config.mrz)?;
+        let has = |f: &Fault| config.faults.contains(f);
+        let mut dg1_mrz = mrz.concatenated();
+        if has(&Fault::MrzMismatch) {
+            // Change the name only: the access key (number, dates) stays valid.
+            dg1_mrz = dg1_mrz.replacen("ERIKSSON", "ERIKSSEN", 1);
+        }
+        let dg1 = build::dg1(&dg1_mrz)?;
+        let dg2 = build::dg2(&build::iso19794_5(
+            &synthetic_jpeg(config.face_bytes),
+            false,
+            480,
+            640,
+        ))?;
+        let mut tags = vec![0x61, 0x75];
+        let mut dgs = vec![(1u8, dg1), (2u8, dg2)];
+        if config.dg15 {
+            let key = pki::key_from_label("aa")?;
+            let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key())
+                .map_err(|e| PkiError::Key(e.to_string()))?;
+            let der = der::Encode::to_der(&spki).map_err(PkiError::Der)?;
+            dgs.push((15, torii_icao::tlv::encode_constructed(0x6F, &der)?));
+            tags.push(0x6F);
+        }
+        let country = if has(&Fault::IssuerMismatch) {
+            "JP"
+        } else {
+            "UT"
+        };
+        let (mut csca_cert, mut csca_key) = (pki.csca_cert.clone(), pki.csca_key.clone());
+        if has(&Fault::UnknownCsca) {
+            csca_key = pki::key_from_label("rogue/csca")?;
+            csca_cert = pki::csca_certificate(&csca_key, "UT", 2020, 2040)?;
+        }
+        let (from, to) = if has(&Fault::ExpiredDs) {
+            (2010, 2015)
+        } else {
+            (2024, 2036)
+        };
+        let ds_cert =
+            if has(&Fault::UnknownCsca) || has(&Fault::ExpiredDs) || has(&Fault::IssuerMismatch) {
+                pki::ds_certificate(&pki.ds_key, &csca_cert, &csca_key, country, from, to)?
+            } else {
+                pki.ds_cert.clone()
+            };
+        let signer = if has(&Fault::WrongDs) {
+            pki::key_from_label("rogue/ds")?
+        } else {
+            pki.ds_key.clone()
+        };
+        let sod = pki::sign_sod(&dgs, &ds_cert, &signer)?;
+        for f in &config.faults {
+            if let Fault::TamperedDg(n) = f
+                && let Some((_, b)) = dgs.iter_mut().find(|(m, _)| m == n)
+                && let Some(last) = b.len().checked_sub(3)
+                && let Some(x) = b.get_mut(last)
+            {
+                *x ^= 0x01;
+            }
+        }
+        let mut files = BTreeMap::new();
+        files.insert(fid::EF_COM, build::ef_com(&tags)?);
+        for (n, b) in dgs {
+            files.insert(fid::dg(n), b);
+        }
+        files.insert(fid::EF_SOD, sod);
+        Ok(ChipSim {
+            files,
+            keys: BacKeys::from_mrz_information(&mrz.access_key_info()),
+            state: State::Idle,
+            app_selected: false,
+            selected: None,
+            faults: config.faults.clone(),
+            counter: 0,
+            apdus: 0,
+        })
+    }
+
+    /// Raw file content (tests).
+    pub fn file(&self, fid: u16) -> Option<&[u8]> {
+        self.files.get(&fid).map(Vec::as_slice)
+    }
+
+    /// Card reset: drops the session and selection.
+    pub fn reset(&mut self) {
+        self.state = State::Idle;
+        self.app_selected = false;
+        self.selected = None;
+    }
+
+    fn random<const N: usize>(&mut self) -> [u8; N] {
+        self.counter += 1;
+        let d = Sha256::digest(self.counter.to_be_bytes());
+        let mut out = [0u8; N];
+        for (o, v) in out.iter_mut().zip(d.iter().cycle()) {
+            *o = *v;
+        }
+        out
+    }
+
+    fn sw(sw: u16) -> Response {
+        Response {
+            data: Vec::new(),
+            sw,
+        }
+    }
+
+    fn external_authenticate(&mut self, rnd_ic: [u8; 8], data: &[u8]) -> Response {
+        if data.len() != 40 {
+            return Self::sw(0x6700);
+        }
+        let (e, m) = data.split_at(32);
+        let ok = bac::cryptogram_mac(&self.keys.k_mac, e).is_ok_and(|want| crypto::ct_eq(&want, m));
+        let s = crypto::tdes_cbc_decrypt(&self.keys.k_enc, &[0; 8], e).unwrap_or_default();
+        if !ok || s.get(8..16) != Some(&rnd_ic[..]) {
+            return Self::sw(0x6300);
+        }
+        let mut rnd_ifd = [0u8; 8];
+        let mut k_ifd = [0u8; 16];
+        rnd_ifd.copy_from_slice(s.get(..8).unwrap_or(&[0; 8]));
+        k_ifd.copy_from_slice(s.get(16..32).unwrap_or(&[0; 16]));
+        let k_ic: [u8; 16] = self.random();
+        let r = [&rnd_ic[..], &rnd_ifd, &k_ic].concat();
+        let Ok(e_ic) = crypto::tdes_cbc_encrypt(&self.keys.k_enc, &[0; 8], &r) else {
+            return Self::sw(0x6F00);
+        };
+        let Ok(m_ic) = bac::cryptogram_mac(&self.keys.k_mac, &e_ic) else {
+            return Self::sw(0x6F00);
+        };
+        let ks = bac::session_keys(&k_ifd, &k_ic);
+        self.state = State::Secure(SecureMessaging::tdes(
+            ks.k_enc,
+            ks.k_mac,
+            bac::initial_ssc(&rnd_ic, &rnd_ifd),
+        ));
+        Response {
+            data: [e_ic, m_ic.to_vec()].concat(),
+            sw: 0x9000,
+        }
+    }
+
+    /// Executes a plain (already unwrapped) command.
+    fn execute(&mut self, c: &Command, secure: bool) -> Response {
+        match (c.ins, c.p1, c.p2) {
+            (0xA4, _, _) if c.le.is_some() && self.faults.contains(&Fault::RejectLeOnSelect) => {
+                Self::sw(0x6700)
+            }
+            (0xA4, 0x04, _) => {
+                if c.data == AID_EMRTD {
+                    self.app_selected = true;
+                    self.selected = None;
+                    Self::sw(0x9000)
+                } else {
+                    Self::sw(0x6A82)
+                }
+            }
+            (0xA4, 0x02, _) => {
+                let Ok(f) = <[u8; 2]>::try_from(c.data.as_slice()).map(u16::from_be_bytes) else {
+                    return Self::sw(0x6700);
+                };
+                if !self.app_selected || !self.files.contains_key(&f) {
+                    return Self::sw(0x6A82);
+                }
+                if !secure {
+                    return Self::sw(0x6982);
+                }
+                self.selected = Some(f);
+                Self::sw(0x9000)
+            }
+            (0xB0, p1, p2) => {
+                if !secure {
+                    return Self::sw(0x6982);
+                }
+                let Some(file) = self.selected.and_then(|f| self.files.get(&f)) else {
+                    return Self::sw(0x6986);
+                };
+                if p1 & 0x80 != 0 {
+                    return Self::sw(0x6B00);
+                }
+                let le = c.le.unwrap_or(256);
+                if le > 160 && self.faults.contains(&Fault::ReadLimit160) {
+                    return Self::sw(0x6700);
+                }
+                let off = usize::from(u16::from_be_bytes([p1, p2]));
+                if off >= file.len() {
+                    return Self::sw(0x6B00);
+                }
+                let end = (off + le).min(file.len());
+                let data = file.get(off..end).unwrap_or_default().to_vec();
+                let sw = if end - off < le { 0x6282 } else { 0x9000 };
+                Response { data, sw }
+            }
+            (0x84, 0, 0) if !secure => {
+                let rnd: [u8; 8] = self.random();
+                self.state = State::Challenged(rnd);
+                Response {
+                    data: rnd.to_vec(),
+                    sw: 0x9000,
+                }
+            }
+            (0x82, 0, 0) if !secure => match self.state {
+                State::Challenged(rnd_ic) => self.external_authenticate(rnd_ic, &c.data),
+                _ => Self::sw(0x6985),
+            },
+            _ => Self::sw(0x6D00),
+        }
+    }
+
+    fn process(&mut self, apdu: &[u8]) -> Vec<u8> {
+        if let State::Secure(sm) = &mut self.state {
+            // Any SM error ends the session and is answered unprotected (ISO 7816-4).
+            let cmd = match sm.unprotect_command(apdu) {
+                Ok(c) => c,
+                Err(_) => {
+                    self.state = State::Idle;
+                    return vec![0x69, 0x88];
+                }
+            };
+            let r = self.execute(&cmd, true);
+            return match &mut self.state {
+                State::Secure(sm) => sm
+                    .protect_response(&r.data, r.sw)
+                    .unwrap_or_else(|_| vec![0x6F, 0x00]),
+                _ => r.to_bytes(),
+            };
+        }
+        match Command::parse(apdu) {
+            Ok(c) => self.execute(&c, false).to_bytes(),
+            Err(_) => vec![0x67, 0x00],
+        }
+    }
+}
+
+impl torii_icao::ChipTransport for ChipSim {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.apdus += 1;
+        Ok(self.process(apdu))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use torii_icao::ChipTransport;
+
+    fn sim(faults: Vec<Fault>) -> ChipSim {
+        let pki = TestPki::generate("unit", "UT").unwrap();
+        ChipSim::new(
+            &ChipConfig {
+                faults,
+                face_bytes: 500,
+                ..ChipConfig::default()
+            },
+            &pki,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn files_exist_and_are_well_formed() {
+        let s = sim(vec![]);
+        let com = torii_icao::lds::parse_ef_com(s.file(fid::EF_COM).unwrap()).unwrap();
+        assert_eq!(com.data_groups(), vec![1, 2]);
+        assert!(torii_icao::pa::Sod::parse(s.file(fid::EF_SOD).unwrap()).is_ok());
+    }
+
+    #[test]
+    fn access_control_before_bac() {
+        let mut s = sim(vec![]);
+        assert_eq!(
+            s.transmit(&[0, 0xA4, 4, 0x0C, 7, 0xA0, 0, 0, 2, 0x47, 0x10, 1])
+                .unwrap(),
+            vec![0x90, 0]
+        );
+        assert_eq!(
+            s.transmit(&[0, 0xA4, 2, 0x0C, 2, 1, 0x1E]).unwrap(),
+            vec![0x69, 0x82]
+        );
+        assert_eq!(s.transmit(&[0, 0xB0, 0, 0, 4]).unwrap(), vec![0x69, 0x82]);
+        assert_eq!(
+            s.transmit(&[0, 0x82, 0, 0, 1, 0]).unwrap(),
+            vec![0x69, 0x85]
+        );
+        assert_eq!(s.transmit(&[0, 0xA4]).unwrap(), vec![0x67, 0x00]);
+    }
+
+    #[test]
+    fn rejects_le_on_select_when_asked() {
+        let mut s = sim(vec![Fault::RejectLeOnSelect]);
+        assert_eq!(
+            s.transmit(&[0, 0xA4, 4, 0x0C, 7, 0xA0, 0, 0, 2, 0x47, 0x10, 1, 0])
+                .unwrap(),
+            vec![0x67, 0]
+        );
+        assert_eq!(
+            s.transmit(&[0, 0xA4, 4, 0x0C, 7, 0xA0, 0, 0, 2, 0x47, 0x10, 1])
+                .unwrap(),
+            vec![0x90, 0]
+        );
+    }
+
+    #[test]
+    fn synthetic_jpeg_has_markers() {
+        let j = synthetic_jpeg(1000);
+        assert_eq!(j.len(), 1000);
+        assert_eq!(&j[..3], &[0xFF, 0xD8, 0xFF]);
+        assert_eq!(&j[998..], &[0xFF, 0xD9]);
+    }
+}

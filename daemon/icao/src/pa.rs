@@ -1,0 +1,685 @@
+//! Passive Authentication (ICAO 9303 Part 11 section 5.1, Part 12).
+//!
+//! EF.SOD is a CMS SignedData over an LDSSecurityObject holding one hash per
+//! data group. We verify: the signer's signature (RSA PKCS#1 v1.5, RSA-PSS,
+//! ECDSA P-256/P-384), the DS certificate against a CSCA from the trust store,
+//! validity periods, and every data group hash. ASN.1 is decoded with `der`,
+//! `cms` and `x509-cert`; the primitives are RustCrypto.
+
+use crate::tlv;
+use cms::content_info::ContentInfo;
+use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
+use const_oid::ObjectIdentifier;
+use der::asn1::{OctetString, PrintableString};
+use der::{Decode, Encode, Sequence};
+use sha2::Digest;
+use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
+use std::path::Path;
+use std::time::SystemTime;
+use thiserror::Error;
+use x509_cert::Certificate;
+
+/// id-icao-mrtd-security-ldsSecurityObject.
+pub const OID_LDS_SECURITY_OBJECT: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("2.23.136.1.1.1");
+const OID_SIGNED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
+const OID_CONTENT_TYPE: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.3");
+const OID_MESSAGE_DIGEST: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.4");
+const OID_COUNTRY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
+const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
+const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
+const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum PaError {
+    #[error("EF.SOD: {0}")]
+    SodStructure(String),
+    #[error("EF.SOD holds no DS certificate matching the signer")]
+    NoDsCertificate,
+    #[error("unsupported algorithm {0}")]
+    Unsupported(String),
+    #[error("SOD signature does not verify")]
+    SodSignature,
+    #[error("signed attributes: {0}")]
+    SignedAttributes(&'static str),
+    #[error("no trusted CSCA issued the DS certificate")]
+    CscaUnknown,
+    #[error("{which} certificate is not valid at the inspection time ({when})")]
+    Validity {
+        which: &'static str,
+        when: &'static str,
+    },
+    #[error("DG{0} hash does not match the SOD")]
+    DgHashMismatch(u8),
+    #[error("DG{0} has no hash in the SOD")]
+    DgHashMissing(u8),
+    #[error("certificate: {0}")]
+    Certificate(String),
+}
+
+fn sod_err(e: impl std::fmt::Display) -> PaError {
+    PaError::SodStructure(e.to_string())
+}
+
+/// DataGroupHash ::= SEQUENCE { dataGroupNumber INTEGER, dataGroupHashValue OCTET STRING }
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct DataGroupHash {
+    pub data_group_number: u8,
+    pub data_group_hash_value: OctetString,
+}
+
+/// LDSVersionInfo ::= SEQUENCE { ldsVersion PrintableString, unicodeVersion PrintableString }
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct LdsVersionInfo {
+    pub lds_version: PrintableString,
+    pub unicode_version: PrintableString,
+}
+
+/// LDSSecurityObject (Part 10, 4.6.2.2).
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct LdsSecurityObject {
+    pub version: u8,
+    pub hash_algorithm: AlgorithmIdentifierOwned,
+    pub data_group_hash_values: Vec<DataGroupHash>,
+    #[asn1(optional = "true")]
+    pub lds_version_info: Option<LdsVersionInfo>,
+}
+
+/// Hash functions that may appear in a SOD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashAlg {
+    Sha1,
+    Sha224,
+    Sha256,
+    Sha384,
+    Sha512,
+}
+
+impl HashAlg {
+    pub fn from_oid(oid: &ObjectIdentifier) -> Result<Self, PaError> {
+        Ok(match oid.to_string().as_str() {
+            "1.3.14.3.2.26" | "1.2.840.113549.1.1.5" | "1.2.840.10045.4.1" => HashAlg::Sha1,
+            "2.16.840.1.101.3.4.2.4" | "1.2.840.113549.1.1.14" | "1.2.840.10045.4.3.1" => {
+                HashAlg::Sha224
+            }
+            "2.16.840.1.101.3.4.2.1" | "1.2.840.113549.1.1.11" | "1.2.840.10045.4.3.2" => {
+                HashAlg::Sha256
+            }
+            "2.16.840.1.101.3.4.2.2" | "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => {
+                HashAlg::Sha384
+            }
+            "2.16.840.1.101.3.4.2.3" | "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => {
+                HashAlg::Sha512
+            }
+            other => return Err(PaError::Unsupported(format!("hash {other}"))),
+        })
+    }
+
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        match self {
+            HashAlg::Sha1 => sha1::Sha1::digest(data).to_vec(),
+            HashAlg::Sha224 => sha2::Sha224::digest(data).to_vec(),
+            HashAlg::Sha256 => sha2::Sha256::digest(data).to_vec(),
+            HashAlg::Sha384 => sha2::Sha384::digest(data).to_vec(),
+            HashAlg::Sha512 => sha2::Sha512::digest(data).to_vec(),
+        }
+    }
+}
+
+/// Whether the signature algorithm OID names only the key type, so the hash
+/// comes from the digest algorithm (seen in real SODs).
+fn is_bare_key_oid(oid: &ObjectIdentifier) -> bool {
+    *oid == OID_RSA || *oid == OID_EC_PUBLIC_KEY
+}
+
+/// Verifies `signature` over `message` with `spki`, for the given signature algorithm.
+/// `digest_alg` is used when the signature algorithm does not name a hash.
+pub fn verify_signature(
+    spki: &SubjectPublicKeyInfoOwned,
+    sig_alg: &AlgorithmIdentifierOwned,
+    digest_alg: Option<&AlgorithmIdentifierOwned>,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), PaError> {
+    fn bad<E>(_: E) -> PaError {
+        PaError::SodSignature
+    }
+    let key_bytes = spki.subject_public_key.raw_bytes();
+    if sig_alg.oid == OID_RSA_PSS {
+        use rsa::pkcs1::{DecodeRsaPublicKey, RsaPssParams};
+        let params_der = sig_alg
+            .parameters
+            .as_ref()
+            .ok_or(PaError::Unsupported("PSS without parameters".into()))?
+            .to_der()
+            .map_err(sod_err)?;
+        let p = RsaPssParams::from_der(&params_der).map_err(sod_err)?;
+        let h = HashAlg::from_oid(&p.hash.oid)?;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes)
+            .map_err(|e| PaError::Certificate(e.to_string()))?;
+        let hashed = h.digest(message);
+        let salt = usize::from(p.salt_len);
+        let res = match h {
+            HashAlg::Sha1 => key.verify(
+                rsa::Pss::new_with_salt::<sha1::Sha1>(salt),
+                &hashed,
+                signature,
+            ),
+            HashAlg::Sha224 => key.verify(
+                rsa::Pss::new_with_salt::<sha2::Sha224>(salt),
+                &hashed,
+                signature,
+            ),
+            HashAlg::Sha256 => key.verify(
+                rsa::Pss::new_with_salt::<sha2::Sha256>(salt),
+                &hashed,
+                signature,
+            ),
+            HashAlg::Sha384 => key.verify(
+                rsa::Pss::new_with_salt::<sha2::Sha384>(salt),
+                &hashed,
+                signature,
+            ),
+            HashAlg::Sha512 => key.verify(
+                rsa::Pss::new_with_salt::<sha2::Sha512>(salt),
+                &hashed,
+                signature,
+            ),
+        };
+        return res.map_err(bad);
+    }
+    let h = if is_bare_key_oid(&sig_alg.oid) {
+        HashAlg::from_oid(
+            &digest_alg
+                .ok_or(PaError::Unsupported("no digest algorithm".into()))?
+                .oid,
+        )?
+    } else {
+        HashAlg::from_oid(&sig_alg.oid)?
+    };
+    let hashed = h.digest(message);
+    if spki.algorithm.oid == OID_RSA {
+        use rsa::Pkcs1v15Sign;
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes)
+            .map_err(|e| PaError::Certificate(e.to_string()))?;
+        let scheme = match h {
+            HashAlg::Sha1 => Pkcs1v15Sign::new::<sha1::Sha1>(),
+            HashAlg::Sha224 => Pkcs1v15Sign::new::<sha2::Sha224>(),
+            HashAlg::Sha256 => Pkcs1v15Sign::new::<sha2::Sha256>(),
+            HashAlg::Sha384 => Pkcs1v15Sign::new::<sha2::Sha384>(),
+            HashAlg::Sha512 => Pkcs1v15Sign::new::<sha2::Sha512>(),
+        };
+        return key.verify(scheme, &hashed, signature).map_err(bad);
+    }
+    if spki.algorithm.oid == OID_EC_PUBLIC_KEY {
+        use signature::hazmat::PrehashVerifier;
+        let curve = spki
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
+            .ok_or(PaError::Unsupported(
+                "EC key without a named curve (explicit parameters)".into(),
+            ))?;
+        // DER (X9.62) signatures are the norm; plain r||s (BSI TR-03111) also occurs.
+        if curve == OID_P256 {
+            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                .map_err(|e| PaError::Certificate(e.to_string()))?;
+            let sig = p256::ecdsa::Signature::from_der(signature)
+                .or_else(|_| p256::ecdsa::Signature::from_slice(signature))
+                .map_err(bad)?;
+            return vk.verify_prehash(&hashed, &sig).map_err(bad);
+        }
+        if curve == OID_P384 {
+            let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
+                .map_err(|e| PaError::Certificate(e.to_string()))?;
+            let sig = p384::ecdsa::Signature::from_der(signature)
+                .or_else(|_| p384::ecdsa::Signature::from_slice(signature))
+                .map_err(bad)?;
+            return vk.verify_prehash(&hashed, &sig).map_err(bad);
+        }
+        return Err(PaError::Unsupported(format!("curve {curve}")));
+    }
+    Err(PaError::Unsupported(format!(
+        "key type {}",
+        spki.algorithm.oid
+    )))
+}
+
+/// A parsed EF.SOD. `Debug` shows the DG numbers only.
+#[derive(Clone)]
+pub struct Sod {
+    pub lso: LdsSecurityObject,
+    signed_data: SignedData,
+    econtent: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dgs: Vec<u8> = self
+            .lso
+            .data_group_hash_values
+            .iter()
+            .map(|d| d.data_group_number)
+            .collect();
+        write!(f, "Sod(DGs {dgs:?})")
+    }
+}
+
+impl Sod {
+    /// Parses EF.SOD (tag 77 around a DER ContentInfo).
+    pub fn parse(ef_sod: &[u8]) -> Result<Sod, PaError> {
+        let h = tlv::header(ef_sod).map_err(sod_err)?;
+        if h.tag != 0x77 {
+            return Err(PaError::SodStructure(format!(
+                "expected tag 77, found {:X}",
+                h.tag
+            )));
+        }
+        let body = ef_sod
+            .get(h.header_len..h.total_len())
+            .ok_or(PaError::SodStructure("truncated".into()))?;
+        let ci = ContentInfo::from_der(body).map_err(sod_err)?;
+        if ci.content_type != OID_SIGNED_DATA {
+            return Err(PaError::SodStructure("content is not SignedData".into()));
+        }
+        let sd: SignedData = ci.content.decode_as().map_err(sod_err)?;
+        if sd.encap_content_info.econtent_type != OID_LDS_SECURITY_OBJECT {
+            return Err(PaError::SodStructure(
+                "encapsulated content is not an LDSSecurityObject".into(),
+            ));
+        }
+        let econtent = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .ok_or(PaError::SodStructure("no encapsulated content".into()))?
+            .decode_as::<OctetString>()
+            .map_err(sod_err)?
+            .into_bytes();
+        let lso = LdsSecurityObject::from_der(&econtent).map_err(sod_err)?;
+        if sd.signer_infos.0.len() != 1 {
+            return Err(PaError::SodStructure(format!(
+                "{} signer infos, expected 1",
+                sd.signer_infos.0.len()
+            )));
+        }
+        Ok(Sod {
+            lso,
+            signed_data: sd,
+            econtent,
+        })
+    }
+
+    fn signer(&self) -> Result<&SignerInfo, PaError> {
+        self.signed_data
+            .signer_infos
+            .0
+            .iter()
+            .next()
+            .ok_or(PaError::SodStructure("no signer info".into()))
+    }
+
+    /// The DS certificate embedded in the SOD that matches the signer identifier.
+    pub fn ds_certificate(&self) -> Result<Certificate, PaError> {
+        use cms::cert::CertificateChoices;
+        let si = self.signer()?;
+        let certs = self
+            .signed_data
+            .certificates
+            .as_ref()
+            .ok_or(PaError::NoDsCertificate)?;
+        for c in certs.0.iter() {
+            let CertificateChoices::Certificate(c) = c else {
+                continue;
+            };
+            let tbs = &c.tbs_certificate;
+            let matches = match &si.sid {
+                SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                    ias.issuer == tbs.issuer && ias.serial_number == tbs.serial_number
+                }
+                SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                    use x509_cert::ext::pkix::SubjectKeyIdentifier;
+                    tbs.get::<SubjectKeyIdentifier>()
+                        .ok()
+                        .flatten()
+                        .is_some_and(|(_, k)| k == *ski)
+                }
+            };
+            if matches {
+                return Ok(c.clone());
+            }
+        }
+        Err(PaError::NoDsCertificate)
+    }
+
+    /// Verifies the signer's signature with the DS certificate's key, including
+    /// the signed attributes' content type and message digest.
+    pub fn verify_signature(&self, ds: &Certificate) -> Result<(), PaError> {
+        let si = self.signer()?;
+        let spki = &ds.tbs_certificate.subject_public_key_info;
+        let message = match &si.signed_attrs {
+            None => self.econtent.clone(),
+            Some(attrs) => {
+                let h = HashAlg::from_oid(&si.digest_alg.oid)?;
+                let mut ct_ok = false;
+                let mut md_ok = false;
+                for a in attrs.iter() {
+                    let first = a.values.iter().next();
+                    if a.oid == OID_CONTENT_TYPE {
+                        ct_ok = first.and_then(|v| v.decode_as::<ObjectIdentifier>().ok())
+                            == Some(OID_LDS_SECURITY_OBJECT);
+                    } else if a.oid == OID_MESSAGE_DIGEST {
+                        let want = h.digest(&self.econtent);
+                        md_ok = first
+                            .and_then(|v| v.decode_as::<OctetString>().ok())
+                            .is_some_and(|d| d.as_bytes() == want.as_slice());
+                    }
+                }
+                if !ct_ok {
+                    return Err(PaError::SignedAttributes(
+                        "content type is not the LDS security object",
+                    ));
+                }
+                if !md_ok {
+                    return Err(PaError::SignedAttributes(
+                        "message digest does not match the content",
+                    ));
+                }
+                // The signature covers the DER SET OF, not the [0] IMPLICIT wrapper.
+                attrs.to_der().map_err(sod_err)?
+            }
+        };
+        verify_signature(
+            spki,
+            &si.signature_algorithm,
+            Some(&si.digest_alg),
+            &message,
+            si.signature.as_bytes(),
+        )
+    }
+
+    pub fn hash_algorithm(&self) -> Result<HashAlg, PaError> {
+        HashAlg::from_oid(&self.lso.hash_algorithm.oid)
+    }
+
+    /// Checks one data group's bytes (the whole file) against its hash in the SOD.
+    pub fn check_dg(&self, number: u8, bytes: &[u8]) -> Result<(), PaError> {
+        let h = self.hash_algorithm()?;
+        let entry = self
+            .lso
+            .data_group_hash_values
+            .iter()
+            .find(|d| d.data_group_number == number)
+            .ok_or(PaError::DgHashMissing(number))?;
+        if crate::crypto::ct_eq(entry.data_group_hash_value.as_bytes(), &h.digest(bytes)) {
+            Ok(())
+        } else {
+            Err(PaError::DgHashMismatch(number))
+        }
+    }
+}
+
+/// Checks that `cert` is valid at `now`.
+pub fn check_validity(
+    cert: &Certificate,
+    now: SystemTime,
+    which: &'static str,
+) -> Result<(), PaError> {
+    let v = &cert.tbs_certificate.validity;
+    if now < v.not_before.to_system_time() {
+        return Err(PaError::Validity {
+            which,
+            when: "not yet valid",
+        });
+    }
+    if now > v.not_after.to_system_time() {
+        return Err(PaError::Validity {
+            which,
+            when: "expired",
+        });
+    }
+    Ok(())
+}
+
+/// The country (C=) of a certificate's subject, upper-cased.
+pub fn subject_country(cert: &Certificate) -> Option<String> {
+    for rdn in cert.tbs_certificate.subject.0.iter() {
+        for atv in rdn.0.iter() {
+            if atv.oid == OID_COUNTRY {
+                let s = atv
+                    .value
+                    .decode_as::<der::asn1::PrintableStringRef<'_>>()
+                    .map(|s| s.as_str().to_string())
+                    .or_else(|_| {
+                        atv.value
+                            .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                            .map(|s| s.as_str().to_string())
+                    })
+                    .ok()?;
+                return Some(s.to_ascii_uppercase());
+            }
+        }
+    }
+    None
+}
+
+/// ICAO three-letter codes (ISO 3166-1 alpha-3 plus Doc 9303 Part 3 deviations)
+/// → ISO 3166-1 alpha-2, as used in certificate C= attributes.
+pub fn alpha3_to_alpha2(code: &str) -> Option<&'static str> {
+    let code = code.trim_end_matches('<');
+    // ICAO codes that are not ISO alpha-3 (Part 3, section 5).
+    let special: &[(&str, &str)] = &[
+        ("D", "DE"),
+        ("GBD", "GB"),
+        ("GBN", "GB"),
+        ("GBO", "GB"),
+        ("GBP", "GB"),
+        ("GBS", "GB"),
+        ("RKS", "XK"),
+        ("EUE", "EU"),
+        ("UTO", "UT"),
+    ];
+    if let Some((_, a2)) = special.iter().find(|(a3, _)| *a3 == code) {
+        return Some(a2);
+    }
+    ISO3166
+        .split(' ')
+        .find(|e| e.get(..3) == Some(code) && e.len() == 5)
+        .and_then(|e| e.get(3..))
+}
+
+/// ISO 3166-1 alpha-3 followed by alpha-2, from Debian's iso-codes data.
+const ISO3166: &str = include_str!("iso3166.txt");
+
+/// Trusted CSCA certificates.
+#[derive(Clone, Default)]
+pub struct TrustStore {
+    cscas: Vec<Certificate>,
+}
+
+impl std::fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TrustStore({} CSCA certificates)", self.cscas.len())
+    }
+}
+
+impl TrustStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.cscas.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cscas.is_empty()
+    }
+
+    pub fn add(&mut self, cert: Certificate) {
+        self.cscas.push(cert);
+    }
+
+    /// Adds one DER certificate or every certificate of a PEM file.
+    pub fn add_bytes(&mut self, bytes: &[u8]) -> Result<usize, PaError> {
+        if bytes.starts_with(b"-----BEGIN") {
+            let certs = Certificate::load_pem_chain(bytes)
+                .map_err(|e| PaError::Certificate(e.to_string()))?;
+            let n = certs.len();
+            self.cscas.extend(certs);
+            Ok(n)
+        } else {
+            self.cscas.push(
+                Certificate::from_der(bytes).map_err(|e| PaError::Certificate(e.to_string()))?,
+            );
+            Ok(1)
+        }
+    }
+
+    /// Loads every `.der`, `.cer`, `.crt` and `.pem` file of a directory. Files that
+    /// fail to parse are returned with the reason, so an operator sees them.
+    pub fn load_dir(
+        dir: &Path,
+    ) -> std::io::Result<(TrustStore, Vec<(std::path::PathBuf, String)>)> {
+        let mut ts = TrustStore::new();
+        let mut rejected = Vec::new();
+        let mut entries: Vec<_> = std::fs::read_dir(dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let ext = p
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            if !matches!(ext.as_deref(), Some("der" | "cer" | "crt" | "pem")) {
+                continue;
+            }
+            match std::fs::read(&p)
+                .map_err(|e| e.to_string())
+                .and_then(|b| ts.add_bytes(&b).map_err(|e| e.to_string()))
+            {
+                Ok(_) => {}
+                Err(e) => rejected.push((p, e)),
+            }
+        }
+        Ok((ts, rejected))
+    }
+
+    /// Finds the CSCA whose key verifies the DS certificate's signature. Name
+    /// matches are tried first; the signature is what decides.
+    pub fn find_issuer(&self, ds: &Certificate) -> Result<&Certificate, PaError> {
+        let tbs = ds
+            .tbs_certificate
+            .to_der()
+            .map_err(|e| PaError::Certificate(e.to_string()))?;
+        let sig = ds.signature.raw_bytes();
+        let mut order: Vec<&Certificate> = self
+            .cscas
+            .iter()
+            .filter(|c| c.tbs_certificate.subject == ds.tbs_certificate.issuer)
+            .collect();
+        order.extend(
+            self.cscas
+                .iter()
+                .filter(|c| c.tbs_certificate.subject != ds.tbs_certificate.issuer),
+        );
+        order
+            .into_iter()
+            .find(|c| {
+                verify_signature(
+                    &c.tbs_certificate.subject_public_key_info,
+                    &ds.signature_algorithm,
+                    None,
+                    &tbs,
+                    sig,
+                )
+                .is_ok()
+            })
+            .ok_or(PaError::CscaUnknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn country_codes() {
+        for (a3, a2) in [
+            ("JPN", "JP"),
+            ("D<<", "DE"),
+            ("D", "DE"),
+            ("UTO", "UT"),
+            ("GBR", "GB"),
+            ("GBD", "GB"),
+            ("NLD", "NL"),
+            ("USA", "US"),
+        ] {
+            assert_eq!(alpha3_to_alpha2(a3), Some(a2), "{a3}");
+        }
+        assert_eq!(alpha3_to_alpha2("XXX"), None);
+        assert_eq!(alpha3_to_alpha2(""), None);
+    }
+
+    #[test]
+    fn hash_oids() {
+        assert_eq!(
+            HashAlg::from_oid(&ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1")).unwrap(),
+            HashAlg::Sha256
+        );
+        assert!(HashAlg::from_oid(&ObjectIdentifier::new_unwrap("1.2.3")).is_err());
+        assert_eq!(HashAlg::Sha1.digest(b"abc").len(), 20);
+    }
+
+    #[test]
+    fn sod_rejections() {
+        assert!(matches!(
+            Sod::parse(&[0x77, 0x00]),
+            Err(PaError::SodStructure(_))
+        ));
+        assert!(
+            matches!(Sod::parse(&[0x30, 0x00]), Err(PaError::SodStructure(m)) if m.contains("expected tag 77"))
+        );
+        assert!(matches!(
+            Sod::parse(&[0x77, 0x05, 0x30]),
+            Err(PaError::SodStructure(_))
+        ));
+        assert!(matches!(Sod::parse(&[]), Err(PaError::SodStructure(_))));
+    }
+
+    #[test]
+    fn lds_security_object_round_trip() {
+        let lso = LdsSecurityObject {
+            version: 0,
+            hash_algorithm: AlgorithmIdentifierOwned {
+                oid: ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1"),
+                parameters: None,
+            },
+            data_group_hash_values: vec![DataGroupHash {
+                data_group_number: 1,
+                data_group_hash_value: OctetString::new(vec![1; 32]).unwrap(),
+            }],
+            lds_version_info: None,
+        };
+        let der = lso.to_der().unwrap();
+        assert_eq!(LdsSecurityObject::from_der(&der).unwrap(), lso);
+    }
+
+    #[test]
+    fn empty_trust_store_knows_no_csca() {
+        let ts = TrustStore::new();
+        assert!(ts.is_empty());
+        assert!(
+            ts.clone()
+                .add_bytes(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+                .is_err()
+        );
+        assert!(TrustStore::new().add_bytes(&[0x30, 0x00]).is_err());
+    }
+}

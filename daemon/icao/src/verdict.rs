@@ -1,0 +1,506 @@
+//! The document verdict and the inspection sequence (Part 11, App. J.1 order):
+//! chip access (BAC; PACE later) → read EF.COM, DG1, DG2, DG14/DG15, EF.SOD →
+//! Passive Authentication. Data groups are handed out only inside a verdict
+//! whose checks all passed.
+
+use crate::bac::{self, BacKeys};
+use crate::lds::{self, Dg1, Dg2, EfCom, RawDataGroup};
+use crate::mrz::{self, Mrz};
+use crate::pa::{self, PaError, Sod, TrustStore};
+use crate::reader::{ChipTransport, Reader, ReaderConfig, fid};
+use std::fmt;
+use std::time::SystemTime;
+
+/// Every check the inspection performs, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    OpticalMrz,
+    ChipAccess,
+    ReadFiles,
+    LdsStructure,
+    SodStructure,
+    SodSignature,
+    CscaChain,
+    DsValidity,
+    CscaValidity,
+    DataGroupHashes,
+    MrzMatch,
+    IssuerMatch,
+    ChipAuthentication,
+    ActiveAuthentication,
+}
+
+/// Short, stable reason codes for the gate and the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonCode {
+    MrzInvalid,
+    ChipAccessFailed,
+    ChipReadFailed,
+    LdsInvalid,
+    SodInvalid,
+    SodSignatureInvalid,
+    CscaUnknown,
+    DsExpired,
+    CscaExpired,
+    DgHashMismatch,
+    MrzMismatch,
+    IssuerMismatch,
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::MrzInvalid => "DOC_MRZ_INVALID",
+            ReasonCode::ChipAccessFailed => "DOC_CHIP_ACCESS_FAILED",
+            ReasonCode::ChipReadFailed => "DOC_CHIP_READ_FAILED",
+            ReasonCode::LdsInvalid => "DOC_LDS_INVALID",
+            ReasonCode::SodInvalid => "DOC_SOD_INVALID",
+            ReasonCode::SodSignatureInvalid => "DOC_SOD_SIGNATURE_INVALID",
+            ReasonCode::CscaUnknown => "DOC_CSCA_UNKNOWN",
+            ReasonCode::DsExpired => "DOC_DS_EXPIRED",
+            ReasonCode::CscaExpired => "DOC_CSCA_EXPIRED",
+            ReasonCode::DgHashMismatch => "DOC_DG_HASH_MISMATCH",
+            ReasonCode::MrzMismatch => "DOC_MRZ_MISMATCH",
+            ReasonCode::IssuerMismatch => "DOC_ISSUER_MISMATCH",
+        }
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One check's outcome. Reasons name files, fields and statuses, never personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Passed,
+    Failed { reason: ReasonCode, detail: String },
+    NotPerformed { why: String },
+}
+
+/// Data that passed Passive Authentication. `Debug` prints no personal data.
+#[derive(Debug, Clone)]
+pub struct VerifiedDocument {
+    pub ef_com: EfCom,
+    pub dg1: Dg1,
+    pub dg2: Option<Dg2>,
+    /// Other data groups read and hash-verified (DG14, DG15), raw.
+    pub others: Vec<RawDataGroup>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocumentVerdict {
+    pub checks: Vec<(Check, Outcome)>,
+    /// Command APDUs exchanged with the chip.
+    pub apdus: usize,
+    verified: Option<VerifiedDocument>,
+}
+
+impl DocumentVerdict {
+    /// Genuine: nothing failed and PA's checks all passed.
+    pub fn is_genuine(&self) -> bool {
+        self.verified.is_some()
+    }
+
+    /// Reason codes of the failed checks, in check order.
+    pub fn reasons(&self) -> Vec<ReasonCode> {
+        self.checks
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Outcome::Failed { reason, .. } => Some(*reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn outcome(&self, check: Check) -> Option<&Outcome> {
+        self.checks
+            .iter()
+            .find(|(c, _)| *c == check)
+            .map(|(_, o)| o)
+    }
+
+    /// The chip's data, only when the document is genuine.
+    pub fn document(&self) -> Option<&VerifiedDocument> {
+        self.verified.as_ref()
+    }
+}
+
+/// Knobs for [`inspect_with`].
+#[derive(Debug, Clone)]
+pub struct InspectOptions {
+    pub reader: ReaderConfig,
+    pub read_dg2: bool,
+}
+
+impl Default for InspectOptions {
+    fn default() -> Self {
+        InspectOptions {
+            reader: ReaderConfig::default(),
+            read_dg2: true,
+        }
+    }
+}
+
+/// Checks required for genuineness (CA/AA are reported but not yet implemented).
+const PA_CHECKS: [Check; 12] = [
+    Check::OpticalMrz,
+    Check::ChipAccess,
+    Check::ReadFiles,
+    Check::LdsStructure,
+    Check::SodStructure,
+    Check::SodSignature,
+    Check::CscaChain,
+    Check::DsValidity,
+    Check::CscaValidity,
+    Check::DataGroupHashes,
+    Check::MrzMatch,
+    Check::IssuerMatch,
+];
+
+struct Builder {
+    checks: Vec<(Check, Outcome)>,
+}
+
+impl Builder {
+    fn pass(&mut self, c: Check) {
+        self.checks.push((c, Outcome::Passed));
+    }
+    fn fail(&mut self, c: Check, reason: ReasonCode, detail: impl fmt::Display) {
+        self.checks.push((
+            c,
+            Outcome::Failed {
+                reason,
+                detail: detail.to_string(),
+            },
+        ));
+    }
+    fn skip_rest(&mut self, why: &str) {
+        for c in PA_CHECKS
+            .iter()
+            .chain(&[Check::ChipAuthentication, Check::ActiveAuthentication])
+        {
+            if !self.checks.iter().any(|(d, _)| d == c) {
+                self.checks.push((
+                    *c,
+                    Outcome::NotPerformed {
+                        why: why.to_string(),
+                    },
+                ));
+            }
+        }
+    }
+    fn finish(mut self, apdus: usize, data: Option<VerifiedDocument>) -> DocumentVerdict {
+        self.skip_rest("not implemented yet");
+        let all_passed = PA_CHECKS.iter().all(|c| {
+            self.checks
+                .iter()
+                .any(|(d, o)| d == c && *o == Outcome::Passed)
+        });
+        DocumentVerdict {
+            checks: self.checks,
+            apdus,
+            verified: if all_passed { data } else { None },
+        }
+    }
+}
+
+/// Parses the optically read MRZ text and inspects; an invalid MRZ is a verdict, not an error.
+pub fn inspect_mrz_text<T: ChipTransport>(
+    transport: T,
+    mrz_text: &str,
+    trust: &TrustStore,
+    now: SystemTime,
+) -> DocumentVerdict {
+    match mrz::parse(mrz_text) {
+        Ok(m) => inspect(transport, &m, trust, now),
+        Err(e) => {
+            let mut b = Builder { checks: Vec::new() };
+            b.fail(Check::OpticalMrz, ReasonCode::MrzInvalid, e);
+            b.skip_rest("optical MRZ invalid");
+            b.finish(0, None)
+        }
+    }
+}
+
+/// Full inspection with system randomness.
+pub fn inspect<T: ChipTransport>(
+    transport: T,
+    optical_mrz: &Mrz,
+    trust: &TrustStore,
+    now: SystemTime,
+) -> DocumentVerdict {
+    let mut rng = |b: &mut [u8]| {
+        // The OS RNG only fails without any entropy source; a zero nonce then
+        // merely weakens BAC's freshness, it cannot make a bad chip pass.
+        use rand_core::RngCore;
+        let _ = rand_core::OsRng.try_fill_bytes(b);
+    };
+    inspect_with(
+        transport,
+        optical_mrz,
+        trust,
+        now,
+        &InspectOptions::default(),
+        &mut rng,
+    )
+}
+
+/// Full inspection with explicit options and randomness (tests, benchmarks).
+pub fn inspect_with<T: ChipTransport>(
+    transport: T,
+    optical_mrz: &Mrz,
+    trust: &TrustStore,
+    now: SystemTime,
+    options: &InspectOptions,
+    random: &mut dyn FnMut(&mut [u8]),
+) -> DocumentVerdict {
+    let mut b = Builder { checks: Vec::new() };
+    b.pass(Check::OpticalMrz);
+    let mut r = Reader::new(transport, options.reader.clone());
+
+    // Chip access: SELECT the application (unprotected, no Le), then BAC.
+    if let Err(e) = r.select_application() {
+        b.fail(Check::ChipAccess, ReasonCode::ChipAccessFailed, e);
+        b.skip_rest("no chip access");
+        return b.finish(r.apdus, None);
+    }
+    let keys = BacKeys::from_mrz_information(&optical_mrz.access_key_info());
+    let sm = {
+        let mut ex = |c: &crate::apdu::Command| {
+            r.transmit_plain(c)
+                .map_err(|e| bac::BacError::Transport(e.to_string()))
+        };
+        bac::perform(&keys, &mut ex, random)
+    };
+    match sm {
+        Ok(sm) => {
+            r.set_secure_messaging(sm);
+            b.pass(Check::ChipAccess);
+        }
+        Err(e) => {
+            b.fail(
+                Check::ChipAccess,
+                ReasonCode::ChipAccessFailed,
+                format!("BAC: {e}"),
+            );
+            b.skip_rest("no chip access");
+            return b.finish(r.apdus, None);
+        }
+    }
+
+    // Read files.
+    let read = (|| {
+        let com = r.read_file(fid::EF_COM)?;
+        let dg1 = r.read_file(fid::dg(1))?;
+        Ok::<_, crate::reader::ReaderError>((com, dg1))
+    })();
+    let (com_bytes, dg1_bytes) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            b.fail(Check::ReadFiles, ReasonCode::ChipReadFailed, e);
+            b.skip_rest("files not read");
+            return b.finish(r.apdus, None);
+        }
+    };
+    let ef_com = match lds::parse_ef_com(&com_bytes) {
+        Ok(c) => c,
+        Err(e) => {
+            b.fail(Check::ReadFiles, ReasonCode::LdsInvalid, e);
+            b.skip_rest("EF.COM invalid");
+            return b.finish(r.apdus, None);
+        }
+    };
+    let listed = ef_com.data_groups();
+    let mut dgs: Vec<(u8, Vec<u8>)> = vec![(1, dg1_bytes)];
+    let mut wanted: Vec<u8> = vec![14, 15];
+    if options.read_dg2 {
+        wanted.insert(0, 2);
+    }
+    for n in wanted.into_iter().filter(|n| listed.contains(n)) {
+        match r.read_file(fid::dg(n)) {
+            Ok(bytes) => dgs.push((n, bytes)),
+            Err(e) => {
+                b.fail(Check::ReadFiles, ReasonCode::ChipReadFailed, e);
+                b.skip_rest("files not read");
+                return b.finish(r.apdus, None);
+            }
+        }
+    }
+    let sod_bytes = match r.read_file(fid::EF_SOD) {
+        Ok(s) => s,
+        Err(e) => {
+            b.fail(Check::ReadFiles, ReasonCode::ChipReadFailed, e);
+            b.skip_rest("files not read");
+            return b.finish(r.apdus, None);
+        }
+    };
+    b.pass(Check::ReadFiles);
+
+    // LDS structure (parsed, not yet trusted).
+    let mut dg1 = None;
+    let mut dg2 = None;
+    let mut others = Vec::new();
+    let mut lds_err = None;
+    for (n, bytes) in &dgs {
+        let res = match n {
+            1 => lds::parse_dg1(bytes).map(|d| dg1 = Some(d)),
+            2 => lds::parse_dg2(bytes).map(|d| dg2 = Some(d)),
+            n => lds::parse_raw(*n, bytes).map(|d| others.push(d)),
+        };
+        if let Err(e) = res {
+            lds_err.get_or_insert(e);
+        }
+    }
+    match (&lds_err, &dg1) {
+        (None, Some(_)) => b.pass(Check::LdsStructure),
+        (Some(e), _) => b.fail(Check::LdsStructure, ReasonCode::LdsInvalid, e),
+        (None, None) => b.fail(Check::LdsStructure, ReasonCode::LdsInvalid, "DG1 missing"),
+    }
+
+    // Passive Authentication.
+    let sod = match Sod::parse(&sod_bytes) {
+        Ok(s) => {
+            b.pass(Check::SodStructure);
+            s
+        }
+        Err(e) => {
+            b.fail(Check::SodStructure, ReasonCode::SodInvalid, e);
+            b.skip_rest("EF.SOD invalid");
+            return b.finish(r.apdus, None);
+        }
+    };
+    let ds = sod.ds_certificate();
+    match ds
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|ds| sod.verify_signature(ds))
+    {
+        Ok(()) => b.pass(Check::SodSignature),
+        Err(e) => b.fail(Check::SodSignature, ReasonCode::SodSignatureInvalid, e),
+    }
+    match &ds {
+        Ok(ds) => {
+            match trust.find_issuer(ds) {
+                Ok(csca) => {
+                    b.pass(Check::CscaChain);
+                    match pa::check_validity(csca, now, "CSCA") {
+                        Ok(()) => b.pass(Check::CscaValidity),
+                        Err(e) => b.fail(Check::CscaValidity, ReasonCode::CscaExpired, e),
+                    }
+                }
+                Err(e) => b.fail(Check::CscaChain, ReasonCode::CscaUnknown, e),
+            }
+            match pa::check_validity(ds, now, "DS") {
+                Ok(()) => b.pass(Check::DsValidity),
+                Err(e) => b.fail(Check::DsValidity, ReasonCode::DsExpired, e),
+            }
+        }
+        Err(e) => b.fail(Check::CscaChain, ReasonCode::CscaUnknown, e),
+    }
+    let hash_errors: Vec<PaError> = dgs
+        .iter()
+        .filter_map(|(n, bytes)| sod.check_dg(*n, bytes).err())
+        .collect();
+    match hash_errors.first() {
+        None => b.pass(Check::DataGroupHashes),
+        Some(_) => b.fail(
+            Check::DataGroupHashes,
+            ReasonCode::DgHashMismatch,
+            hash_errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+    }
+    match &dg1 {
+        Some(d) if d.mrz.concatenated() == optical_mrz.concatenated() => b.pass(Check::MrzMatch),
+        Some(_) => b.fail(
+            Check::MrzMatch,
+            ReasonCode::MrzMismatch,
+            "DG1 MRZ differs from the optically read MRZ",
+        ),
+        None => b.checks.push((
+            Check::MrzMatch,
+            Outcome::NotPerformed {
+                why: "DG1 not parsed".into(),
+            },
+        )),
+    }
+    match (&dg1, &ds) {
+        (Some(d), Ok(ds)) => {
+            let want = pa::alpha3_to_alpha2(d.mrz.issuing_state());
+            let got = pa::subject_country(ds);
+            match (want, got) {
+                (Some(w), Some(g)) if w == g => b.pass(Check::IssuerMatch),
+                (None, _) => b.fail(
+                    Check::IssuerMatch,
+                    ReasonCode::IssuerMismatch,
+                    "DG1 issuing state is not a known country code",
+                ),
+                (_, None) => b.fail(
+                    Check::IssuerMatch,
+                    ReasonCode::IssuerMismatch,
+                    "DS certificate has no country",
+                ),
+                (Some(_), Some(_)) => b.fail(
+                    Check::IssuerMatch,
+                    ReasonCode::IssuerMismatch,
+                    "DG1 issuing state differs from the DS certificate's country",
+                ),
+            }
+        }
+        _ => b.checks.push((
+            Check::IssuerMatch,
+            Outcome::NotPerformed {
+                why: "DG1 or DS certificate missing".into(),
+            },
+        )),
+    }
+    let data = dg1.map(|dg1| VerifiedDocument {
+        ef_com,
+        dg1,
+        dg2,
+        others,
+    });
+    b.finish(r.apdus, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_stable_strings() {
+        assert_eq!(
+            ReasonCode::DgHashMismatch.to_string(),
+            "DOC_DG_HASH_MISMATCH"
+        );
+        assert_eq!(ReasonCode::CscaUnknown.as_str(), "DOC_CSCA_UNKNOWN");
+    }
+
+    struct Dead;
+    impl ChipTransport for Dead {
+        fn transmit(&mut self, _: &[u8]) -> Result<Vec<u8>, crate::reader::TransportError> {
+            Err(crate::reader::TransportError::NoCard)
+        }
+    }
+
+    #[test]
+    fn invalid_optical_mrz_and_dead_chip_are_verdicts() {
+        let v = inspect_mrz_text(Dead, "garbage", &TrustStore::new(), SystemTime::now());
+        assert_eq!(v.reasons(), vec![ReasonCode::MrzInvalid]);
+        assert!(!v.is_genuine() && v.document().is_none());
+        let m = mrz::parse("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10").unwrap();
+        let v = inspect(Dead, &m, &TrustStore::new(), SystemTime::now());
+        assert_eq!(v.reasons(), vec![ReasonCode::ChipAccessFailed]);
+        assert!(matches!(
+            v.outcome(Check::SodSignature),
+            Some(Outcome::NotPerformed { .. })
+        ));
+        assert_eq!(v.checks.len(), 14);
+    }
+}

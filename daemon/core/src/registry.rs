@@ -477,3 +477,180 @@ pub(crate) mod tests {
         assert_ne!(a, holder_key("GBR", "860413", "TESTWOOD<<ALICE<SAMPLE"));
     }
 }
+
+/// Central immigration's registry export (`{"travelers": [...]}`), as served by the
+/// central link (and written by `torii-sim export-registry`).
+pub mod import {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::Deserialize;
+
+    use super::{EnrolledFinger, Registration, RegistrationStatus, holder_key, mrz_name};
+    use crate::edcard::EdCard;
+    use torii_sdk::model::FingerPosition;
+
+    #[derive(Deserialize)]
+    struct Export {
+        travelers: Vec<Entry>,
+    }
+
+    #[derive(Deserialize)]
+    struct Entry {
+        passport_number: String,
+        nationality: String,
+        surname: String,
+        given_names: String,
+        date_of_birth: time::Date,
+        card_number: String,
+        card_issued: time::Date,
+        card_valid_until: time::Date,
+        status: RegistrationStatus,
+        #[serde(default)]
+        records_on_card: u8,
+        fingers: Vec<Finger>,
+        #[serde(default)]
+        ed_card: Option<CentralEdCard>,
+    }
+
+    #[derive(Deserialize)]
+    struct Finger {
+        position: FingerPosition,
+        template: String,
+    }
+
+    #[derive(Deserialize)]
+    struct CentralEdCard {
+        #[serde(default)]
+        flight: String,
+        #[serde(default)]
+        arrival_date: Option<time::Date>,
+        #[serde(default)]
+        address_in_japan: String,
+        #[serde(default)]
+        phone_in_japan: Option<String>,
+        #[serde(default)]
+        purpose: String,
+        #[serde(default)]
+        length_of_stay_days: u16,
+        #[serde(default)]
+        occupation: Option<String>,
+        #[serde(default)]
+        deported_before: Option<bool>,
+        #[serde(default)]
+        convicted_before: Option<bool>,
+        #[serde(default)]
+        carrying_prohibited_items: Option<bool>,
+        #[serde(default)]
+        carrying_firearms: Option<bool>,
+    }
+
+    /// Why an export was refused; `entry` is its index (never a name or number).
+    #[derive(Debug, thiserror::Error)]
+    pub enum ImportError {
+        #[error("registry export is not valid: {0}")]
+        Format(String),
+        #[error("registry export entry {entry}: {problem}")]
+        Entry { entry: usize, problem: String },
+    }
+
+    /// Parses an export into registrations. Names and dates of birth are used only to
+    /// compute each holder key; they are not kept.
+    pub fn parse(bytes: &[u8]) -> Result<Vec<Registration>, ImportError> {
+        let export: Export =
+            serde_json::from_slice(bytes).map_err(|e| ImportError::Format(e.to_string()))?;
+        let mut out = Vec::with_capacity(export.travelers.len());
+        for (index, entry) in export.travelers.into_iter().enumerate() {
+            let problem = |problem: String| ImportError::Entry {
+                entry: index,
+                problem,
+            };
+            if entry.nationality.len() != 3 {
+                return Err(problem("nationality is not an alpha-3 code".into()));
+            }
+            if entry.records_on_card > 15 {
+                return Err(problem("records_on_card exceeds 15".into()));
+            }
+            let mut fingers = Vec::with_capacity(entry.fingers.len());
+            for finger in entry.fingers {
+                let template = STANDARD.decode(finger.template.as_bytes()).map_err(|_| {
+                    problem(format!("{:?} template is not base64", finger.position))
+                })?;
+                fingers.push(EnrolledFinger {
+                    position: finger.position,
+                    template,
+                });
+            }
+            let dob = entry.date_of_birth;
+            let yymmdd = format!(
+                "{:02}{:02}{:02}",
+                dob.year().rem_euclid(100),
+                u8::from(dob.month()),
+                dob.day()
+            );
+            out.push(Registration {
+                holder_key: holder_key(
+                    &entry.nationality,
+                    &yymmdd,
+                    &mrz_name(&entry.surname, &entry.given_names),
+                ),
+                passport_number: entry.passport_number,
+                nationality: entry.nationality,
+                card_number: entry.card_number,
+                card_issued: entry.card_issued,
+                card_valid_until: entry.card_valid_until,
+                status: entry.status,
+                records_on_card: entry.records_on_card,
+                fingers,
+                ed_card: entry.ed_card.map(|e| EdCard {
+                    flight: e.flight,
+                    arrival_date: e.arrival_date,
+                    address_in_japan: e.address_in_japan,
+                    phone_in_japan: e.phone_in_japan.unwrap_or_default(),
+                    purpose: e.purpose,
+                    length_of_stay_days: e.length_of_stay_days,
+                    occupation: e.occupation.unwrap_or_default(),
+                    deported_before: e.deported_before,
+                    convicted_before: e.convicted_before,
+                    carrying_prohibited_items: e.carrying_prohibited_items,
+                    carrying_firearms: e.carrying_firearms,
+                }),
+            });
+        }
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn an_export_becomes_registrations_without_names() {
+            let json = br#"{"travelers":[{"passport_number":"TW1000017","nationality":"GBR","surname":"TESTWOOD",
+                "given_names":"ALICE SAMPLE","date_of_birth":"1986-04-12","sex":"F","card_number":"TTP0000001001",
+                "card_issued":"2025-05-20","card_valid_until":"2028-05-19","status":"active","records_on_card":3,
+                "fingers":[{"position":"right-index","template":"AQID"},{"position":"left-index","template":"BAUG"}],
+                "ed_card":{"flight":"NH212","address_in_japan":"x","phone_in_japan":null,"purpose":"tourism",
+                "length_of_stay_days":10,"deported_before":false,"convicted_before":false,
+                "carrying_prohibited_items":false,"carrying_firearms":false},"face_jpeg":null}]}"#;
+            let registrations = parse(json).unwrap();
+            assert_eq!(registrations.len(), 1);
+            let r = &registrations[0];
+            assert_eq!(r.holder_key, super::super::tests::alice().holder_key);
+            assert_eq!(r.fingers[1].template, vec![4, 5, 6]);
+            assert_eq!(r.ed_card.as_ref().unwrap().deported_before, Some(false));
+        }
+
+        #[test]
+        fn bad_exports_name_the_entry() {
+            assert!(matches!(parse(b"[]"), Err(ImportError::Format(_))));
+            let bad = br#"{"travelers":[{"passport_number":"X","nationality":"GBRX","surname":"A","given_names":"B",
+                "date_of_birth":"1986-04-12","card_number":"C","card_issued":"2025-05-20","card_valid_until":"2028-05-19",
+                "status":"active","fingers":[]}]}"#;
+            let error = parse(bad).unwrap_err().to_string();
+            assert!(
+                error.contains("entry 0") && error.contains("nationality"),
+                "{error}"
+            );
+        }
+    }
+}

@@ -21,7 +21,7 @@ use crate::registry::{DeviceSnapshot, LookupError, Registry, in_service};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Everything the daemon can be asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     GetStatus,
     ListDevices,
@@ -33,6 +33,27 @@ pub enum Command {
         id: String,
         request: Request,
     },
+    /// The gate's live state (mode, step, last outcome). `personal` adds the ED card
+    /// under edit, for the traveler's own screen.
+    GetGate {
+        personal: bool,
+    },
+    /// An officer changes the gate's mode.
+    SetMode {
+        mode: torii_core::flow::Mode,
+    },
+    /// The traveler confirms the (possibly corrected) ED card on the screen.
+    ConfirmEdCard {
+        card: Box<torii_core::edcard::EdCard>,
+    },
+    /// Recent transactions, newest first, without personal data.
+    ListTransactions {
+        limit: usize,
+    },
+    /// One full transaction record (personal data).
+    GetTransaction {
+        id: String,
+    },
 }
 
 impl Command {
@@ -42,6 +63,11 @@ impl Command {
             Command::ListDevices => "list-devices",
             Command::GetDevice { .. } => "get-device",
             Command::DeviceCall { .. } => "device-call",
+            Command::GetGate { .. } => "get-gate",
+            Command::SetMode { .. } => "set-mode",
+            Command::ConfirmEdCard { .. } => "confirm-ed-card",
+            Command::ListTransactions { .. } => "list-transactions",
+            Command::GetTransaction { .. } => "get-transaction",
         }
     }
 }
@@ -54,6 +80,28 @@ pub enum CommandOutput {
     Devices(Vec<DeviceView>),
     Device(DeviceView),
     Call(CallView),
+    Gate(Box<torii_core::flow::GateStatus>),
+    Accepted(Accepted),
+    Transactions(Vec<TransactionSummary>),
+    Transaction(Box<torii_core::record::TransactionRecord>),
+}
+
+/// An input the gate took (it acts on it asynchronously).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub accepted: bool,
+}
+
+/// A transaction without personal data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransactionSummary {
+    pub record_id: String,
+    pub lane: torii_core::rules::Lane,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: time::OffsetDateTime,
+    pub duration_ms: i64,
+    pub outcome: torii_core::record::Outcome,
+    pub decided_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -227,6 +275,13 @@ pub enum CommandError {
     /// The driver answered with a CUSS status.
     #[error("device {id:?} answered {status}")]
     DeviceStatus { id: String, status: Status },
+    #[error("the gate is not running: {0}")]
+    GateNotRunning(&'static str),
+    #[error("no transaction {0:?} among the recent ones")]
+    UnknownTransaction(String),
+    /// The gate cannot take this input now (e.g. an ED card outside the ED card step).
+    #[error("not now: {0}")]
+    Conflict(String),
 }
 
 impl CommandError {
@@ -239,13 +294,20 @@ impl CommandError {
             CommandError::Unavailable { .. } => "device-unavailable",
             CommandError::Timeout { .. } => "device-timeout",
             CommandError::DeviceStatus { .. } => "device-status",
+            CommandError::GateNotRunning(_) => "gate-not-running",
+            CommandError::UnknownTransaction(_) => "unknown-transaction",
+            CommandError::Conflict(_) => "conflict",
         }
     }
 
     /// The CUSS status closest to the error, for device errors.
     pub fn code(&self) -> Option<Status> {
         match self {
-            CommandError::UnknownDevice(_) | CommandError::BadRequest(_) => None,
+            CommandError::UnknownDevice(_)
+            | CommandError::BadRequest(_)
+            | CommandError::GateNotRunning(_)
+            | CommandError::UnknownTransaction(_)
+            | CommandError::Conflict(_) => None,
             CommandError::WrongClass { .. } => Some(Status::InvalidArgument),
             CommandError::Unavailable { .. } => Some(Status::Unavailable),
             CommandError::Timeout { .. } => Some(Status::Timeout),
@@ -294,6 +356,8 @@ pub struct Core {
     registry: Arc<Registry>,
     started: Instant,
     ready: AtomicBool,
+    /// The running flow engine, once started (absent when the gate cannot take travelers).
+    flow: std::sync::OnceLock<crate::gate::GateHandle>,
 }
 
 impl Core {
@@ -304,7 +368,23 @@ impl Core {
             registry,
             started,
             ready: AtomicBool::new(false),
+            flow: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Attaches the running flow engine.
+    pub fn set_flow(&self, flow: crate::gate::GateHandle) {
+        let _ = self.flow.set(flow);
+    }
+
+    pub fn flow(&self) -> Option<&crate::gate::GateHandle> {
+        self.flow.get()
+    }
+
+    fn running_flow(&self) -> Result<&crate::gate::GateHandle, CommandError> {
+        self.flow.get().ok_or(CommandError::GateNotRunning(
+            "no card issuer key configured (registry.card_issuer_key)",
+        ))
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -332,6 +412,57 @@ impl Core {
                 .ok_or(CommandError::UnknownDevice(id)),
             Command::DeviceCall { id, request } => {
                 self.device_call(id, request).await.map(CommandOutput::Call)
+            }
+            Command::GetGate { personal } => {
+                let mut status = self.running_flow()?.status();
+                if !personal {
+                    status.ed_card = None;
+                }
+                Ok(CommandOutput::Gate(Box::new(status)))
+            }
+            Command::SetMode { mode } => {
+                if mode == torii_core::flow::Mode::FireAlarm {
+                    return Err(CommandError::BadRequest(
+                        "fire-alarm mode is set by the fire alarm only".into(),
+                    ));
+                }
+                let accepted = self
+                    .running_flow()?
+                    .send(torii_core::flow::GateInput::SetMode(mode));
+                tracing::info!(mode = ?mode, accepted, "mode change requested");
+                Ok(CommandOutput::Accepted(Accepted { accepted }))
+            }
+            Command::ConfirmEdCard { card } => {
+                let flow = self.running_flow()?;
+                if flow.status().step != torii_core::record::Step::EdCard {
+                    return Err(CommandError::Conflict(
+                        "the gate is not showing an ED card".into(),
+                    ));
+                }
+                let accepted = flow.send(torii_core::flow::GateInput::EdCardConfirmed(*card));
+                Ok(CommandOutput::Accepted(Accepted { accepted }))
+            }
+            Command::ListTransactions { limit } => Ok(CommandOutput::Transactions(
+                self.running_flow()?
+                    .recent(limit.clamp(1, 200))
+                    .iter()
+                    .map(|r| TransactionSummary {
+                        record_id: r.record_id.to_string(),
+                        lane: r.lane,
+                        started_at: r.started_at,
+                        duration_ms: (r.finished_at - r.started_at).whole_milliseconds() as i64,
+                        outcome: r.outcome,
+                        decided_by: r.decided_by.clone(),
+                    })
+                    .collect(),
+            )),
+            Command::GetTransaction { id } => {
+                let parsed = uuid::Uuid::parse_str(&id)
+                    .map_err(|_| CommandError::BadRequest(format!("{id:?} is not a record id")))?;
+                self.running_flow()?
+                    .record(parsed)
+                    .map(|r| CommandOutput::Transaction(Box::new(r)))
+                    .ok_or(CommandError::UnknownTransaction(id))
             }
         }
     }

@@ -124,6 +124,27 @@ pub enum LogFormat {
 pub struct GateConfig {
     pub id: String,
     pub lane: Lane,
+    /// The port (airport) printed on the card's back, e.g. "NRT".
+    pub port: String,
+}
+
+/// The registered-user registry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegistryConfig {
+    /// The SQLite database (default `<state_dir>/registry.db`).
+    pub database: PathBuf,
+    /// A registry export (central's JSON) upserted at start.
+    pub import: Option<PathBuf>,
+    /// The card issuing authority's public key (PEM); without it the gate cannot verify
+    /// cards and stays out of service.
+    pub card_issuer_key: Option<PathBuf>,
+}
+
+/// Passport chip inspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DocumentsConfig {
+    /// Directory of CSCA certificates (DER or PEM) trusted for passive authentication.
+    pub trust_store: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -168,6 +189,10 @@ pub struct Config {
     pub paths: PathsConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub registry: RegistryConfig,
+    /// Timeouts, attempts and the period-of-stay table of the sequences.
+    pub flow: torii_core::flow::FlowConfig,
+    pub documents: DocumentsConfig,
     /// Sorted by id.
     pub devices: Vec<DeviceConfig>,
     /// The files read, in merge order (for `check-config` and the start-up log).

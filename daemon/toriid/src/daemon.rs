@@ -58,10 +58,25 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     let registry = Arc::new(Registry::new(&config.devices));
     let core = Arc::new(Core::new(config.gate.clone(), registry.clone(), started));
     let (events_tx, events_rx) = mpsc::unbounded_channel();
-    let pump = tokio::spawn(pump_events(events_rx, registry.clone()));
+    let gate_slot = Arc::new(std::sync::OnceLock::new());
+    let pump = tokio::spawn(pump_events(events_rx, registry.clone(), gate_slot.clone()));
 
     let mut background = JoinSet::new();
     open_devices(&config, &registry, &events_tx, &mut background).await;
+
+    // The flow engine starts once the devices are open, so it sees their first events.
+    match crate::gate::start(&config, registry.clone()) {
+        Ok(Some(gate)) => {
+            let _ = gate_slot.set(gate.clone());
+            core.set_flow(gate);
+            tracing::info!(lane = config.gate.lane.name(), "gate flow running");
+        }
+        Ok(None) => {}
+        Err(error) => {
+            // Fail closed: no registry, no travelers; the daemon still serves its APIs.
+            tracing::error!(%error, "the gate flow cannot start; the gate takes no travelers");
+        }
+    }
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = JoinSet::new();
@@ -286,10 +301,17 @@ async fn start_servers(
 }
 
 /// Applies host events to the registry; logs health changes (never event payloads).
-async fn pump_events(mut events: mpsc::UnboundedReceiver<HostEvent>, registry: Arc<Registry>) {
+async fn pump_events(
+    mut events: mpsc::UnboundedReceiver<HostEvent>,
+    registry: Arc<Registry>,
+    gate: Arc<std::sync::OnceLock<crate::gate::GateHandle>>,
+) {
     while let Some(event) = events.recv().await {
         if let HostEvent::Device { device, event } = &event {
             tracing::debug!(device = %device, event = event.name(), "device event");
+            if let Some(gate) = gate.get() {
+                gate.device_event(device, event);
+            }
         }
         if let Some(change) = registry.apply(&event) {
             log_change(Some(change));

@@ -8,6 +8,7 @@ pub mod api;
 pub mod command;
 pub mod config;
 pub mod daemon;
+pub mod gate;
 pub mod logging;
 pub mod notify;
 pub mod registry;

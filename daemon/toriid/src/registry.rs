@@ -25,6 +25,8 @@ pub trait DeviceHandle: Send + Sync {
     fn info(&self) -> &DriverInfo;
     fn health(&self) -> DeviceHealth;
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Response, CallError>>;
+    /// Asks the running call (if any) to end with CANCELLED.
+    fn cancel(&self) {}
     fn shutdown(&self) -> BoxFuture<'_, ()>;
 }
 
@@ -39,6 +41,10 @@ impl DeviceHandle for Device {
 
     fn call(&self, request: Request) -> BoxFuture<'_, Result<Response, CallError>> {
         Box::pin(Device::call(self, request))
+    }
+
+    fn cancel(&self) {
+        Device::cancel(self)
     }
 
     fn shutdown(&self) -> BoxFuture<'_, ()> {
@@ -388,6 +394,7 @@ pub(crate) mod testing {
         let gate = GateConfig {
             id: "NRT-T1-E01".to_owned(),
             lane: Lane::Entry,
+            port: "NRT".into(),
         };
         Arc::new(Core::new(gate, registry_with(devices), Instant::now()))
     }

@@ -162,7 +162,7 @@ pub enum GateInput {
 }
 
 /// Timeouts and limits of the sequences.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlowConfig {
     pub gate_id: String,

@@ -37,11 +37,19 @@ fn read_only_routes() -> Router<AppState> {
         .route("/api/v1/status", get(status))
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{id}", get(get_device))
+        .route("/api/v1/gate", get(gate_public))
+        .route("/api/v1/transactions", get(list_transactions))
 }
 
 /// Routes that act on devices: only on the Unix socket until token auth exists.
 fn control_routes() -> Router<AppState> {
-    Router::new().route("/api/v1/devices/{id}/call", post(device_call))
+    Router::new()
+        .route("/api/v1/devices/{id}/call", post(device_call))
+        // Personal data (the ED card under edit, full records) and control.
+        .route("/api/v1/gate/personal", get(gate_personal))
+        .route("/api/v1/gate/ed-card", post(confirm_ed_card))
+        .route("/api/v1/gate/mode", post(set_mode))
+        .route("/api/v1/transactions/{id}", get(get_transaction))
 }
 
 /// The router for the loopback TCP listener: read-only routes only.
@@ -87,6 +95,9 @@ impl IntoResponse for ApiError {
             CommandError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             CommandError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             CommandError::DeviceStatus { .. } => StatusCode::BAD_GATEWAY,
+            CommandError::GateNotRunning(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CommandError::UnknownTransaction(_) => StatusCode::NOT_FOUND,
+            CommandError::Conflict(_) => StatusCode::CONFLICT,
         };
         (status, Json(ErrorView::from(&self.0))).into_response()
     }
@@ -119,6 +130,68 @@ async fn device_call(
 ) -> Result<Response, ApiError> {
     let request = parse_request(&body).map_err(ApiError)?;
     run(&core, Command::DeviceCall { id, request }).await
+}
+
+async fn gate_public(State(core): State<AppState>) -> Result<Response, ApiError> {
+    run(&core, Command::GetGate { personal: false }).await
+}
+
+async fn gate_personal(State(core): State<AppState>) -> Result<Response, ApiError> {
+    run(&core, Command::GetGate { personal: true }).await
+}
+
+async fn confirm_ed_card(State(core): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let card = serde_json::from_slice(&body)
+        .map_err(|e| ApiError(CommandError::BadRequest(format!("invalid ED card: {e}"))))?;
+    let response = run(
+        &core,
+        Command::ConfirmEdCard {
+            card: Box::new(card),
+        },
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, response).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeBody {
+    mode: torii_core::flow::Mode,
+}
+
+async fn set_mode(State(core): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body: ModeBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(CommandError::BadRequest(format!(
+            "invalid mode request: {e}"
+        )))
+    })?;
+    let response = run(&core, Command::SetMode { mode: body.mode }).await?;
+    Ok((StatusCode::ACCEPTED, response).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+}
+
+async fn list_transactions(
+    State(core): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    run(
+        &core,
+        Command::ListTransactions {
+            limit: query.limit.unwrap_or(20),
+        },
+    )
+    .await
+}
+
+async fn get_transaction(
+    State(core): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    run(&core, Command::GetTransaction { id }).await
 }
 
 /// The body is parsed here rather than by axum's `Json` extractor so a client gets a

@@ -20,7 +20,31 @@ pub(crate) enum Shape {
     Free,
 }
 
-const GATE: &[(&str, Shape)] = &[("id", Shape::Str), ("lane", Shape::Str)];
+const GATE: &[(&str, Shape)] = &[
+    ("id", Shape::Str),
+    ("lane", Shape::Str),
+    ("port", Shape::Str),
+];
+const REGISTRY: &[(&str, Shape)] = &[
+    ("database", Shape::Str),
+    ("import", Shape::Str),
+    ("card_issuer_key", Shape::Str),
+];
+const STAY: &[(&str, Shape)] = &[
+    ("default_days", Shape::Int),
+    ("by_nationality", Shape::Free),
+];
+pub(crate) const FLOW: &[(&str, Shape)] = &[
+    ("card_timeout_ms", Shape::Int),
+    ("ed_card_timeout_ms", Shape::Int),
+    ("finger_timeout_ms", Shape::Int),
+    ("finger_attempts", Shape::Int),
+    ("face_timeout_ms", Shape::Int),
+    ("take_card_timeout_ms", Shape::Int),
+    ("passage_timeout_ms", Shape::Int),
+    ("stay", Shape::Section(STAY)),
+];
+const DOCUMENTS: &[(&str, Shape)] = &[("trust_store", Shape::Str)];
 const PATHS: &[(&str, Shape)] = &[
     ("state_dir", Shape::Str),
     ("runtime_dir", Shape::Str),
@@ -41,6 +65,9 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("paths", Shape::Section(PATHS)),
     ("http", Shape::Section(HTTP)),
     ("log", Shape::Section(LOG)),
+    ("registry", Shape::Section(REGISTRY)),
+    ("flow", Shape::Section(FLOW)),
+    ("documents", Shape::Section(DOCUMENTS)),
     ("devices", Shape::Devices),
 ];
 

@@ -13,8 +13,8 @@ use torii_sdk::model::DeviceClass;
 
 use super::schema;
 use super::{
-    Config, ConfigError, ConfigPaths, DeviceConfig, ENV_PREFIX, ENV_SEPARATOR, GateConfig,
-    HttpConfig, Issue, Lane, LogConfig, LogFormat, PathsConfig,
+    Config, ConfigError, ConfigPaths, DeviceConfig, DocumentsConfig, ENV_PREFIX, ENV_SEPARATOR,
+    GateConfig, HttpConfig, Issue, Lane, LogConfig, LogFormat, PathsConfig, RegistryConfig,
 };
 
 const DEFAULT_STATE_DIR: &str = "/var/lib/torii";
@@ -351,11 +351,25 @@ impl Merged<'_> {
         }
 
         let devices = self.devices(issues);
+        let port = self.string(issues, "gate.port", "NRT");
+        if port.len() != 3 || !port.bytes().all(|b| b.is_ascii_uppercase()) {
+            self.issue(
+                issues,
+                "gate.port",
+                format!("{port:?} is not a 3-letter airport code such as NRT"),
+            );
+        }
+        let registry = self.registry(issues, &state_dir);
+        let documents = DocumentsConfig {
+            trust_store: self.optional_path(issues, "documents.trust_store", true),
+        };
+        let flow = self.flow(issues, gate_id.as_deref().unwrap_or_default(), &port, lane);
 
         Some(Config {
             gate: GateConfig {
                 id: gate_id?,
                 lane: lane?,
+                port,
             },
             paths: PathsConfig {
                 state_dir,
@@ -367,9 +381,119 @@ impl Merged<'_> {
                 format: format?,
                 level,
             },
+            registry,
+            flow,
+            documents,
             devices,
             sources,
         })
+    }
+
+    /// An optional absolute path that must exist (a directory when `dir`).
+    fn optional_path(&self, issues: &mut Vec<Issue>, key: &str, dir: bool) -> Option<PathBuf> {
+        let value = self.get::<String>(issues, key).filter(|v| !v.is_empty())?;
+        let path = self.absolute_path(issues, key, &value);
+        let ok = if dir { path.is_dir() } else { path.is_file() };
+        if !ok {
+            let what = if dir { "directory" } else { "file" };
+            self.issue(issues, key, format!("{value:?}: no such {what}"));
+        }
+        Some(path)
+    }
+
+    fn registry(&self, issues: &mut Vec<Issue>, state_dir: &Path) -> RegistryConfig {
+        let database = match self
+            .get::<String>(issues, "registry.database")
+            .filter(|v| !v.is_empty())
+        {
+            Some(value) => self.absolute_path(issues, "registry.database", &value),
+            None => state_dir.join("registry.db"),
+        };
+        let import = self.optional_path(issues, "registry.import", false);
+        let card_issuer_key = self.optional_path(issues, "registry.card_issuer_key", false);
+        if let Some(key) = &card_issuer_key
+            && let Ok(pem) = std::fs::read_to_string(key)
+            && let Err(e) = torii_core::card::issuer_key_from_pem(&pem)
+        {
+            self.issue(issues, "registry.card_issuer_key", e);
+        }
+        RegistryConfig {
+            database,
+            import,
+            card_issuer_key,
+        }
+    }
+
+    fn flow(
+        &self,
+        issues: &mut Vec<Issue>,
+        gate_id: &str,
+        port: &str,
+        lane: Option<Lane>,
+    ) -> torii_core::flow::FlowConfig {
+        let mut flow = torii_core::flow::FlowConfig {
+            gate_id: gate_id.to_owned(),
+            port: port.to_owned(),
+            lane: match lane {
+                Some(Lane::Exit) => torii_core::rules::Lane::Exit,
+                _ => torii_core::rules::Lane::Entry,
+            },
+            ..Default::default()
+        };
+        let mut millis = |key: &str, slot: &mut u64| {
+            let full = format!("flow.{key}");
+            if let Some(value) = self.get::<i64>(issues, &full) {
+                if (1..=3_600_000).contains(&value) {
+                    *slot = value as u64;
+                } else {
+                    self.issue(
+                        issues,
+                        &full,
+                        format!("{value} is out of range (1 to 3600000 ms)"),
+                    );
+                }
+            }
+        };
+        millis("card_timeout_ms", &mut flow.card_timeout_ms);
+        millis("ed_card_timeout_ms", &mut flow.ed_card_timeout_ms);
+        millis("finger_timeout_ms", &mut flow.finger_timeout_ms);
+        millis("face_timeout_ms", &mut flow.face_timeout_ms);
+        millis("take_card_timeout_ms", &mut flow.take_card_timeout_ms);
+        millis("passage_timeout_ms", &mut flow.passage_timeout_ms);
+        if let Some(attempts) = self.get::<i64>(issues, "flow.finger_attempts") {
+            match u8::try_from(attempts) {
+                Ok(n @ 1..=10) => flow.finger_attempts = n,
+                _ => self.issue(
+                    issues,
+                    "flow.finger_attempts",
+                    format!("{attempts} is out of range (1 to 10)"),
+                ),
+            }
+        }
+        if let Some(days) = self.get::<i64>(issues, "flow.stay.default_days") {
+            flow.stay.default_days = u16::try_from(days).unwrap_or(0);
+        }
+        if let Some(table) =
+            self.get::<std::collections::BTreeMap<String, i64>>(issues, "flow.stay.by_nationality")
+        {
+            for (nationality, days) in table {
+                // Each entry is checked on its own so the message names its source file.
+                let key = format!("flow.stay.by_nationality.{nationality}");
+                let days = u16::try_from(days).unwrap_or(0);
+                let mut single = torii_core::stay::StayTable::default();
+                single.by_nationality.insert(nationality.clone(), days);
+                match single.validate() {
+                    Ok(()) => {
+                        flow.stay.by_nationality.insert(nationality, days);
+                    }
+                    Err(e) => self.issue(issues, &key, e.to_string()),
+                }
+            }
+        }
+        if let Err(e) = flow.stay.validate() {
+            self.issue(issues, "flow.stay.default_days", e.to_string());
+        }
+        flow
     }
 
     fn listen_address(&self, issues: &mut Vec<Issue>) -> Option<SocketAddr> {

@@ -1,0 +1,366 @@
+//! Runs the gate's flow engine (torii-core) inside the daemon: adapters from the
+//! engine's interfaces to the daemon's real parts — devices through the device registry
+//! and plugin host, the SQLite registry, torii-icao's MRZ checks, torii-matcher's
+//! fingerprint verification — and the handle the API commands use.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, watch};
+use torii_core::flow::{
+    Clock, DeviceFailure, Engine, FingerDecision, FingerprintVerifier, GateDevices, GateInput,
+    GateStatus, MrzChecker, MrzIdentity, Ports, SystemClock, Verification,
+};
+use torii_core::record::{Comparison, RecordSink, TransactionRecord};
+use torii_core::registry::{EnrolledFinger, RegistryStore, mrz_name};
+use torii_sdk::model::{DeviceClass, FingerSample, Request, Response, Status};
+use uuid::Uuid;
+
+use crate::config::Config;
+use crate::registry::Registry as DeviceRegistry;
+
+/// Records kept in memory for the APIs. The durable, encrypted outbox comes with the
+/// central link; until then records leave the gate only through the records sink.
+const RECENT_RECORDS: usize = 200;
+/// Inputs queued for the engine before events are dropped (with a warning).
+const INPUT_QUEUE: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error("registry database {path}: {source}")]
+    Registry {
+        path: String,
+        source: torii_core::registry::RegistryError,
+    },
+    #[error("registry import {path}: {reason}")]
+    Import { path: String, reason: String },
+    #[error("card issuer key {path}: {reason}")]
+    IssuerKey { path: String, reason: String },
+}
+
+/// The running gate, for the API commands.
+#[derive(Clone)]
+pub struct GateHandle {
+    inputs: mpsc::Sender<GateInput>,
+    status: watch::Receiver<GateStatus>,
+    records: Arc<RecentRecords>,
+    /// Device id → class, to route host events to the engine.
+    classes: Arc<HashMap<String, DeviceClass>>,
+}
+
+impl GateHandle {
+    pub fn status(&self) -> GateStatus {
+        self.status.borrow().clone()
+    }
+
+    /// Queues an input; false when the engine is gone or swamped.
+    pub fn send(&self, input: GateInput) -> bool {
+        match self.inputs.try_send(input) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("gate input dropped: {e}");
+                false
+            }
+        }
+    }
+
+    /// Forwards a device's event to the engine.
+    pub fn device_event(&self, device: &str, event: &torii_sdk::model::Event) {
+        if let Some(class) = self.classes.get(device) {
+            self.send(GateInput::Device {
+                class: *class,
+                event: event.clone(),
+            });
+        }
+    }
+
+    pub fn recent(&self, limit: usize) -> Vec<TransactionRecord> {
+        self.records.recent(limit)
+    }
+
+    pub fn record(&self, id: Uuid) -> Option<TransactionRecord> {
+        self.records.get(id)
+    }
+}
+
+/// Opens the registry (importing the configured export), builds the adapters and starts
+/// the engine. `None` when the gate cannot take travelers (no card issuer key).
+pub fn start(
+    config: &Config,
+    devices: Arc<DeviceRegistry>,
+) -> Result<Option<GateHandle>, GateError> {
+    let Some(key_path) = &config.registry.card_issuer_key else {
+        tracing::warn!(
+            "no registry.card_issuer_key configured: cards cannot be verified, the gate takes no travelers"
+        );
+        return Ok(None);
+    };
+    let card_issuer = std::fs::read_to_string(key_path)
+        .map_err(|e| e.to_string())
+        .and_then(|pem| torii_core::card::issuer_key_from_pem(&pem))
+        .map_err(|reason| GateError::IssuerKey {
+            path: key_path.display().to_string(),
+            reason,
+        })?;
+
+    let registry = open_registry(&config.registry.database, config.registry.import.as_deref())?;
+    let classes: HashMap<String, DeviceClass> = config
+        .devices
+        .iter()
+        .filter(|d| d.enabled)
+        .map(|d| (d.id.clone(), d.class))
+        .collect();
+    let mut by_class = HashMap::new();
+    for (id, class) in &classes {
+        if by_class.insert(*class, id.clone()).is_some() {
+            tracing::warn!(class = %class, "more than one enabled device of this class; the gate uses one of them");
+        }
+    }
+    let records = Arc::new(RecentRecords::default());
+    let ports = Ports {
+        devices: LaneDevices {
+            registry: devices,
+            by_class,
+        },
+        registry,
+        verifier: Arc::new(BuiltinVerifier {
+            policy: torii_matcher::policy::Policy::default(),
+        }),
+        mrz: Arc::new(IcaoMrz),
+        clock: Arc::new(SystemClock) as Arc<dyn Clock>,
+        sink: records.clone(),
+        card_issuer,
+    };
+    let (inputs, receiver) = mpsc::channel(INPUT_QUEUE);
+    let (engine, status) = Engine::new(config.flow.clone(), ports, receiver);
+    tokio::spawn(engine.run());
+    Ok(Some(GateHandle {
+        inputs,
+        status,
+        records,
+        classes: Arc::new(classes),
+    }))
+}
+
+fn open_registry(database: &Path, import: Option<&Path>) -> Result<Arc<RegistryStore>, GateError> {
+    if let Some(dir) = database.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let store = RegistryStore::open(database).map_err(|source| GateError::Registry {
+        path: database.display().to_string(),
+        source,
+    })?;
+    if let Some(path) = import {
+        let import_error = |reason: String| GateError::Import {
+            path: path.display().to_string(),
+            reason,
+        };
+        let bytes = std::fs::read(path).map_err(|e| import_error(e.to_string()))?;
+        let registrations =
+            torii_core::registry::import::parse(&bytes).map_err(|e| import_error(e.to_string()))?;
+        let count = store
+            .upsert_all(&registrations)
+            .map_err(|source| GateError::Registry {
+                path: database.display().to_string(),
+                source,
+            })?;
+        tracing::info!(registrations = count, "registry imported");
+    }
+    Ok(Arc::new(store))
+}
+
+/// The lane's devices through the device registry (and so the plugin host).
+struct LaneDevices {
+    registry: Arc<DeviceRegistry>,
+    by_class: HashMap<DeviceClass, String>,
+}
+
+impl GateDevices for LaneDevices {
+    async fn call(&self, class: DeviceClass, request: Request) -> Result<Response, DeviceFailure> {
+        let unavailable = |detail: String| DeviceFailure {
+            status: Status::Unavailable,
+            detail,
+        };
+        let id = self
+            .by_class
+            .get(&class)
+            .ok_or_else(|| unavailable(format!("no {class} configured")))?;
+        let device = self
+            .registry
+            .handle(id)
+            .map_err(|e| unavailable(e.to_string()))?;
+        device.call(request).await.map_err(|e| DeviceFailure {
+            status: e.status(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn cancel(&self, class: DeviceClass) {
+        if let Some(device) = self
+            .by_class
+            .get(&class)
+            .and_then(|id| self.registry.handle(id).ok())
+        {
+            device.cancel();
+        }
+    }
+
+    fn driver(&self, class: DeviceClass) -> String {
+        self.by_class
+            .get(&class)
+            .and_then(|id| self.registry.snapshot(id))
+            .and_then(|s| s.info.map(|d| format!("{} {}", d.name, d.version)))
+            .unwrap_or_else(|| "none".into())
+    }
+}
+
+/// MRZ checks by torii-icao (every check digit, the composite, field formats).
+struct IcaoMrz;
+
+impl MrzChecker for IcaoMrz {
+    fn check(&self, lines: &[String]) -> Result<MrzIdentity, String> {
+        let mrz = torii_icao::mrz::parse(&lines.join("\n")).map_err(|e| e.to_string())?;
+        let expiry = yymmdd(&mrz.date_of_expiry, 2000).ok_or("date of expiry is not a date")?;
+        Ok(MrzIdentity {
+            name: mrz_name(&mrz.primary_identifier, &mrz.secondary_identifier),
+            document_number: mrz.document_number,
+            nationality: mrz.nationality,
+            birth_yymmdd: mrz.date_of_birth,
+            expiry,
+        })
+    }
+}
+
+fn yymmdd(text: &str, century: i32) -> Option<time::Date> {
+    let number = |range: std::ops::Range<usize>| text.get(range)?.parse::<u8>().ok();
+    let month = time::Month::try_from(number(2..4)?).ok()?;
+    time::Date::from_calendar_date(century + i32::from(number(0..2)?), month, number(4..6)?).ok()
+}
+
+/// torii-matcher's built-in verification (two fingers, calibrated target FMR).
+struct BuiltinVerifier {
+    policy: torii_matcher::policy::Policy,
+}
+
+impl FingerprintVerifier for BuiltinVerifier {
+    fn verify(&self, enrolled: &[EnrolledFinger], captured: &[FingerSample]) -> Verification {
+        use torii_matcher::PreparedTemplate;
+        use torii_matcher::policy::{Decision, FingerPair, verify};
+        let retry = Verification {
+            decision: FingerDecision::Retry,
+            comparisons: Vec::new(),
+        };
+        let mut references = Vec::new();
+        let mut probes = Vec::new();
+        for finger in enrolled {
+            let Ok(reference) = PreparedTemplate::from_iso_bytes(&finger.template, 0) else {
+                tracing::error!(finger = ?finger.position, "registered template is malformed");
+                return Verification {
+                    decision: FingerDecision::NoMatch,
+                    comparisons: Vec::new(),
+                };
+            };
+            // A capture that is missing or malformed is a bad capture: try again.
+            let Some(sample) = captured.iter().find(|s| s.position == finger.position) else {
+                return retry;
+            };
+            let Ok(probe) = PreparedTemplate::from_iso_bytes(&sample.template, 0) else {
+                return retry;
+            };
+            references.push(reference);
+            probes.push(probe);
+        }
+        let pairs: Vec<FingerPair<'_>> = references
+            .iter()
+            .zip(&probes)
+            .map(|(reference, probe)| FingerPair { reference, probe })
+            .collect();
+        match verify(&self.policy, &pairs) {
+            Ok(result) => Verification {
+                decision: match result.decision {
+                    Decision::Match => FingerDecision::Match,
+                    Decision::NoMatch => FingerDecision::NoMatch,
+                    Decision::Retry => FingerDecision::Retry,
+                },
+                comparisons: result
+                    .comparisons
+                    .iter()
+                    .zip(enrolled)
+                    .map(|(c, finger)| Comparison {
+                        finger: finger.position,
+                        attempt: 0,
+                        score: c.score,
+                        threshold: c.threshold,
+                        quality: Some(c.probe_quality),
+                    })
+                    .collect(),
+            },
+            Err(e) => {
+                tracing::warn!(problem = %e, "fingerprint verification could not run");
+                Verification {
+                    decision: FingerDecision::NoMatch,
+                    comparisons: Vec::new(),
+                }
+            }
+        }
+    }
+}
+
+/// The last records, for the APIs.
+#[derive(Default)]
+struct RecentRecords {
+    records: Mutex<VecDeque<TransactionRecord>>,
+}
+
+impl RecentRecords {
+    fn recent(&self, limit: usize) -> Vec<TransactionRecord> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.iter().rev().take(limit).cloned().collect()
+    }
+
+    fn get(&self, id: Uuid) -> Option<TransactionRecord> {
+        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        records.iter().find(|r| r.record_id == id).cloned()
+    }
+}
+
+impl RecordSink for RecentRecords {
+    fn submit(&self, record: &TransactionRecord) {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        if records.len() == RECENT_RECORDS {
+            records.pop_front();
+        }
+        records.push_back(record.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mrz_dates_become_calendar_dates() {
+        assert_eq!(
+            yymmdd("330930", 2000),
+            Some(time::macros::date!(2033 - 09 - 30))
+        );
+        assert_eq!(yymmdd("331332", 2000), None);
+        assert_eq!(yymmdd("33", 2000), None);
+    }
+
+    #[test]
+    fn the_icao_checker_refuses_a_bad_check_digit_and_names_the_field() {
+        let good = [
+            "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<".to_owned(),
+            "L898902C36UTO7408122F1204159ZE184226B<<<<<10".to_owned(),
+        ];
+        let identity = IcaoMrz.check(&good).unwrap();
+        assert_eq!(identity.name, "ERIKSSON<<ANNA<MARIA");
+        assert_eq!(identity.birth_yymmdd, "740812");
+        let mut bad = good.clone();
+        bad[1] = bad[1].replacen("C36", "C35", 1);
+        let error = IcaoMrz.check(&bad).unwrap_err();
+        assert!(error.contains("check digit"), "{error}");
+    }
+}

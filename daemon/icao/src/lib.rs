@@ -10,9 +10,14 @@ pub mod crypto;
 pub mod lds;
 pub mod mrz;
 pub mod pa;
+pub mod pace;
 pub mod reader;
 pub mod sm;
 pub mod tlv;
 pub mod verdict;
+pub use pa::{TrustStore, TrustStoreError};
 pub use reader::{ChipTransport, TransportError};
-pub use verdict::{DocumentVerdict, inspect, inspect_with};
+pub use verdict::{
+    AccessProtocol, Check, DocumentVerdict, InspectOptions, OpticalMrz, Outcome, ReasonCode,
+    inspect, inspect_with,
+};

@@ -495,6 +495,21 @@ pub fn alpha3_to_alpha2(code: &str) -> Option<&'static str> {
 /// ISO 3166-1 alpha-3 followed by alpha-2, from Debian's iso-codes data.
 const ISO3166: &str = include_str!("iso3166.txt");
 
+/// Why a trust store directory could not be loaded.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TrustStoreError {
+    #[error("trust store directory {dir:?}: {error}")]
+    Directory {
+        dir: std::path::PathBuf,
+        error: String,
+    },
+    #[error("trust store file {file:?}: {error}")]
+    File {
+        file: std::path::PathBuf,
+        error: String,
+    },
+}
+
 /// Trusted CSCA certificates.
 #[derive(Clone, Default)]
 pub struct TrustStore {
@@ -569,6 +584,22 @@ impl TrustStore {
             }
         }
         Ok((ts, rejected))
+    }
+
+    /// The trust store of a directory (`[documents] trust_store`): every `.der`,
+    /// `.cer`, `.crt` and `.pem` certificate in it. Strict, for start-up: an unreadable
+    /// directory or any file that does not parse is an error naming the file, so a
+    /// misconfigured gate does not silently reject (or accept) documents.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<TrustStore, TrustStoreError> {
+        let dir = dir.as_ref();
+        let (ts, rejected) = Self::load_dir(dir).map_err(|e| TrustStoreError::Directory {
+            dir: dir.to_path_buf(),
+            error: e.to_string(),
+        })?;
+        match rejected.into_iter().next() {
+            Some((file, error)) => Err(TrustStoreError::File { file, error }),
+            None => Ok(ts),
+        }
     }
 
     /// Finds the CSCA whose key verifies the DS certificate's signature. Name

@@ -7,6 +7,7 @@ use crate::bac::{self, BacKeys};
 use crate::lds::{self, Dg1, Dg2, EfCom, RawDataGroup};
 use crate::mrz::{self, Mrz};
 use crate::pa::{self, PaError, Sod, TrustStore};
+use crate::pace::{self, PaceOptions};
 use crate::reader::{ChipTransport, Reader, ReaderConfig, fid};
 use std::fmt;
 use std::time::SystemTime;
@@ -80,6 +81,15 @@ pub enum Outcome {
     NotPerformed { why: String },
 }
 
+/// The access control protocol that opened the chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccessProtocol {
+    /// PACE, Generic Mapping (ECDH).
+    Pace,
+    /// Basic Access Control.
+    Bac,
+}
+
 /// Data that passed Passive Authentication. `Debug` prints no personal data.
 #[derive(Debug, Clone)]
 pub struct VerifiedDocument {
@@ -93,6 +103,8 @@ pub struct VerifiedDocument {
 #[derive(Debug, Clone)]
 pub struct DocumentVerdict {
     pub checks: Vec<(Check, Outcome)>,
+    /// How the chip was opened, when it was.
+    pub access: Option<AccessProtocol>,
     /// Command APDUs exchanged with the chip.
     pub apdus: usize,
     verified: Option<VerifiedDocument>,
@@ -133,6 +145,9 @@ impl DocumentVerdict {
 pub struct InspectOptions {
     pub reader: ReaderConfig,
     pub read_dg2: bool,
+    /// Try PACE first when EF.CardAccess offers it (Part 11, App. J.1).
+    pub pace: bool,
+    pub pace_options: PaceOptions,
 }
 
 impl Default for InspectOptions {
@@ -140,6 +155,8 @@ impl Default for InspectOptions {
         InspectOptions {
             reader: ReaderConfig::default(),
             read_dg2: true,
+            pace: true,
+            pace_options: PaceOptions::default(),
         }
     }
 }
@@ -162,6 +179,7 @@ const PA_CHECKS: [Check; 12] = [
 
 struct Builder {
     checks: Vec<(Check, Outcome)>,
+    access: Option<AccessProtocol>,
 }
 
 impl Builder {
@@ -201,9 +219,60 @@ impl Builder {
         });
         DocumentVerdict {
             checks: self.checks,
+            access: self.access,
             apdus,
             verified: if all_passed { data } else { None },
         }
+    }
+}
+
+/// What [`inspect`] accepts as the optically read MRZ: a parsed [`Mrz`], the text
+/// (lines separated by newlines, or concatenated), or the lines as a document reader
+/// returns them (`Vec<String>`, `[String; 2]`, `&[&str]`...).
+pub trait OpticalMrz {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError>;
+}
+
+impl OpticalMrz for Mrz {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        Ok(self.clone())
+    }
+}
+
+impl OpticalMrz for str {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        mrz::parse(self)
+    }
+}
+
+impl OpticalMrz for String {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        mrz::parse(self)
+    }
+}
+
+impl<S: AsRef<str>> OpticalMrz for [S] {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        let lines: Vec<&str> = self.iter().map(|l| l.as_ref().trim()).collect();
+        mrz::parse(&lines.join("\n"))
+    }
+}
+
+impl<S: AsRef<str>, const N: usize> OpticalMrz for [S; N] {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        self.as_slice().to_mrz()
+    }
+}
+
+impl<S: AsRef<str>> OpticalMrz for Vec<S> {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        self.as_slice().to_mrz()
+    }
+}
+
+impl<M: OpticalMrz + ?Sized> OpticalMrz for &M {
+    fn to_mrz(&self) -> Result<Mrz, mrz::MrzError> {
+        (**self).to_mrz()
     }
 }
 
@@ -214,37 +283,49 @@ pub fn inspect_mrz_text<T: ChipTransport>(
     trust: &TrustStore,
     now: SystemTime,
 ) -> DocumentVerdict {
-    match mrz::parse(mrz_text) {
-        Ok(m) => inspect(transport, &m, trust, now),
-        Err(e) => {
-            let mut b = Builder { checks: Vec::new() };
-            b.fail(Check::OpticalMrz, ReasonCode::MrzInvalid, e);
-            b.skip_rest("optical MRZ invalid");
-            b.finish(0, None)
-        }
-    }
+    inspect(transport, mrz_text, trust, now)
 }
 
-/// Full inspection with system randomness.
-pub fn inspect<T: ChipTransport>(
+/// System randomness for the terminal's nonces and ephemeral keys.
+pub fn os_random(b: &mut [u8]) {
+    // The OS RNG only fails without any entropy source; a zero nonce then
+    // merely weakens freshness, it cannot make a bad chip pass.
+    use rand_core::RngCore;
+    let _ = rand_core::OsRng.try_fill_bytes(b);
+}
+
+/// Full inspection with system randomness: chip access (PACE when EF.CardAccess
+/// offers it, else BAC), reading, Passive Authentication. Blocking: call it from a
+/// blocking thread (`tokio::task::spawn_blocking`) with a [`ChipTransport`] whose
+/// `transmit` sends one APDU to the reader and waits for the answer.
+///
+/// `optical_mrz` is anything [`OpticalMrz`]: the lines from the document reader, the
+/// text, or a parsed [`Mrz`]. An invalid MRZ is a verdict (`DOC_MRZ_INVALID`), not an error.
+pub fn inspect<T: ChipTransport, M: OpticalMrz + ?Sized>(
     transport: T,
-    optical_mrz: &Mrz,
+    optical_mrz: &M,
     trust: &TrustStore,
     now: SystemTime,
 ) -> DocumentVerdict {
-    let mut rng = |b: &mut [u8]| {
-        // The OS RNG only fails without any entropy source; a zero nonce then
-        // merely weakens BAC's freshness, it cannot make a bad chip pass.
-        use rand_core::RngCore;
-        let _ = rand_core::OsRng.try_fill_bytes(b);
+    let optical = match optical_mrz.to_mrz() {
+        Ok(m) => m,
+        Err(e) => {
+            let mut b = Builder {
+                checks: Vec::new(),
+                access: None,
+            };
+            b.fail(Check::OpticalMrz, ReasonCode::MrzInvalid, e);
+            b.skip_rest("optical MRZ invalid");
+            return b.finish(0, None);
+        }
     };
     inspect_with(
         transport,
-        optical_mrz,
+        &optical,
         trust,
         now,
         &InspectOptions::default(),
-        &mut rng,
+        &mut os_random,
     )
 }
 
@@ -257,39 +338,87 @@ pub fn inspect_with<T: ChipTransport>(
     options: &InspectOptions,
     random: &mut dyn FnMut(&mut [u8]),
 ) -> DocumentVerdict {
-    let mut b = Builder { checks: Vec::new() };
+    let mut b = Builder {
+        checks: Vec::new(),
+        access: None,
+    };
     b.pass(Check::OpticalMrz);
     let mut r = Reader::new(transport, options.reader.clone());
 
-    // Chip access: SELECT the application (unprotected, no Le), then BAC.
-    if let Err(e) = r.select_application() {
-        b.fail(Check::ChipAccess, ReasonCode::ChipAccessFailed, e);
-        b.skip_rest("no chip access");
-        return b.finish(r.apdus, None);
-    }
-    let keys = BacKeys::from_mrz_information(&optical_mrz.access_key_info());
-    let sm = {
-        let mut ex = |c: &crate::apdu::Command| {
-            r.transmit_plain(c)
-                .map_err(|e| bac::BacError::Transport(e.to_string()))
-        };
-        bac::perform(&keys, &mut ex, random)
+    // Chip access (Part 11, App. J.1): PACE when EF.CardAccess offers a protocol we
+    // support, else (or when PACE fails) BAC after SELECT of the application.
+    let mrz_information = optical_mrz.access_key_info();
+    let mut pace_failure = None;
+    let pace_info = if options.pace {
+        r.read_file(fid::EF_CARD_ACCESS)
+            .ok()
+            .and_then(|b| pace::parse_card_access(&b).ok())
+            .and_then(|infos| pace::choose(&infos).cloned())
+    } else {
+        None
     };
-    match sm {
-        Ok(sm) => {
-            r.set_secure_messaging(sm);
-            b.pass(Check::ChipAccess);
+    let mut access = None;
+    if let Some(info) = pace_info {
+        let sm = {
+            let mut ex = |c: &crate::apdu::Command| {
+                r.transmit_plain(c)
+                    .map_err(|e| pace::PaceError::Transport(e.to_string()))
+            };
+            pace::perform(
+                &info,
+                &mrz_information,
+                options.pace_options,
+                &mut ex,
+                random,
+            )
+        };
+        match sm {
+            Ok(sm) => {
+                r.set_secure_messaging(sm);
+                match r.select_application() {
+                    Ok(()) => access = Some(AccessProtocol::Pace),
+                    Err(e) => {
+                        b.fail(Check::ChipAccess, ReasonCode::ChipAccessFailed, e);
+                        b.skip_rest("no chip access");
+                        return b.finish(r.apdus, None);
+                    }
+                }
+            }
+            Err(e) => pace_failure = Some(e),
         }
-        Err(e) => {
-            b.fail(
-                Check::ChipAccess,
-                ReasonCode::ChipAccessFailed,
-                format!("BAC: {e}"),
-            );
+    }
+    if access.is_none() {
+        if let Err(e) = r.select_application() {
+            b.fail(Check::ChipAccess, ReasonCode::ChipAccessFailed, e);
             b.skip_rest("no chip access");
             return b.finish(r.apdus, None);
         }
+        let keys = BacKeys::from_mrz_information(&mrz_information);
+        let sm = {
+            let mut ex = |c: &crate::apdu::Command| {
+                r.transmit_plain(c)
+                    .map_err(|e| bac::BacError::Transport(e.to_string()))
+            };
+            bac::perform(&keys, &mut ex, random)
+        };
+        match sm {
+            Ok(sm) => {
+                r.set_secure_messaging(sm);
+                access = Some(AccessProtocol::Bac);
+            }
+            Err(e) => {
+                let detail = match &pace_failure {
+                    Some(p) => format!("PACE: {p}; BAC: {e}"),
+                    None => format!("BAC: {e}"),
+                };
+                b.fail(Check::ChipAccess, ReasonCode::ChipAccessFailed, detail);
+                b.skip_rest("no chip access");
+                return b.finish(r.apdus, None);
+            }
+        }
     }
+    b.access = access;
+    b.pass(Check::ChipAccess);
 
     // Read files.
     let read = (|| {

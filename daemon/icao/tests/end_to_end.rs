@@ -5,7 +5,9 @@ use torii_chip_sim::pki::system_time;
 use torii_chip_sim::{ChipConfig, ChipSim, Fault, TestPki};
 use torii_icao::lds::ImageFormat;
 use torii_icao::reader::ReaderConfig;
-use torii_icao::verdict::{Check, InspectOptions, Outcome, ReasonCode, inspect, inspect_with};
+use torii_icao::verdict::{
+    AccessProtocol, Check, InspectOptions, Outcome, ReasonCode, inspect, inspect_with,
+};
 use torii_icao::{ChipTransport, mrz};
 
 fn pki() -> TestPki {
@@ -227,7 +229,9 @@ impl ChipTransport for Corrupting {
 
 #[test]
 fn corrupted_protected_response_is_a_read_failure() {
-    for at in [5, 6, 10, 30] {
+    // APDUs 1-3 read EF.CardAccess, 4-8 run PACE (a corrupted PACE answer makes the
+    // terminal fall back to BAC), 9 selects the application; 10 on are protected reads.
+    for at in [10, 11, 14, 30] {
         let t = Corrupting {
             inner: chip(vec![]),
             at,
@@ -263,4 +267,72 @@ fn trust_store_loads_a_directory_of_der_and_pem() {
     assert_eq!(rejected.len(), 1);
     let v = inspect(chip(vec![]), &optical(), &ts, system_time(2026));
     assert!(v.is_genuine());
+}
+
+#[test]
+fn pace_is_preferred_and_bac_is_the_fallback() {
+    let trust = pki().trust_store();
+    let now = system_time(2026);
+    let v = inspect(chip(vec![]), &optical(), &trust, now);
+    assert_eq!(v.access, Some(AccessProtocol::Pace));
+    assert!(v.is_genuine(), "{:?}", v.checks);
+    let v = inspect(chip(vec![Fault::BacOnly]), &optical(), &trust, now);
+    assert_eq!(v.access, Some(AccessProtocol::Bac));
+    assert!(v.is_genuine(), "{:?}", v.checks);
+    let v = inspect(chip(vec![Fault::PaceOnly]), &optical(), &trust, now);
+    assert_eq!(v.access, Some(AccessProtocol::Pace));
+    assert!(v.is_genuine(), "{:?}", v.checks);
+    // A PACE-only chip and a terminal that does not try PACE: no access.
+    let mut n = 0u8;
+    let mut rng = |b: &mut [u8]| {
+        n = n.wrapping_add(1);
+        b.fill(n);
+    };
+    let no_pace = InspectOptions {
+        pace: false,
+        ..InspectOptions::default()
+    };
+    let v = inspect_with(
+        chip(vec![Fault::PaceOnly]),
+        &optical(),
+        &trust,
+        now,
+        &no_pace,
+        &mut rng,
+    );
+    assert_eq!(v.reasons(), vec![ReasonCode::ChipAccessFailed]);
+    // Optical MRZ lines as a document reader returns them.
+    let lines: Vec<String> = torii_chip_sim::SPECIMEN_TD3
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(inspect(chip(vec![]), &lines, &trust, now).is_genuine());
+    let v = inspect(chip(vec![]), &["garbage"], &trust, now);
+    assert_eq!(v.reasons(), vec![ReasonCode::MrzInvalid]);
+}
+
+#[test]
+fn wrong_mrz_fails_pace_and_bac() {
+    let other = mrz::parse(
+        "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C<3UTO6908061F9406236ZE184226B<<<<<14",
+    );
+    let other = other.unwrap();
+    let v = inspect(
+        chip(vec![]),
+        &other,
+        &pki().trust_store(),
+        system_time(2026),
+    );
+    assert!(
+        matches!(v.outcome(Check::ChipAccess), Some(Outcome::Failed { detail, .. }) if detail.contains("PACE") && detail.contains("BAC")),
+        "{:?}",
+        v.checks
+    );
+    let v = inspect(
+        chip(vec![Fault::PaceOnly]),
+        &other,
+        &pki().trust_store(),
+        system_time(2026),
+    );
+    assert_eq!(v.reasons(), vec![ReasonCode::ChipAccessFailed]);
 }

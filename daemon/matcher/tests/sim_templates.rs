@@ -30,15 +30,8 @@ fn simulator_records_parse_strictly_and_round_trip() {
     }
 }
 
-/// The simulator's genuine impressions match and its impostors do not — once its
-/// angles are read the way it writes them.
-///
-/// Known simulator deviation (reported, `simulators/torii-sim` is not ours to edit):
-/// `data::minutiae` rotates positions and angles in the same sense in image
-/// coordinates (y down), so its angles run clockwise on screen, where ISO/IEC 19794-2
-/// says counter-clockwise. Read literally, a placement rotated by r gets its angles
-/// off by 2r (up to 30°), and some genuine pairs fail (e.g. "chen" scores 9 instead of
-/// 54). Negating the angle code undoes it. Drop the flip when the simulator is fixed.
+/// The simulator's genuine impressions match and its impostors do not, read exactly as
+/// ISO/IEC 19794-2 says (angles counter-clockwise on screen).
 #[test]
 fn simulator_genuine_pairs_match_and_impostors_do_not() {
     use torii_matcher::calibration::Threshold;
@@ -46,12 +39,7 @@ fn simulator_genuine_pairs_match_and_impostors_do_not() {
     let prep = |who: &str, key: &str| {
         let pos = SimPosition::RightIndex;
         let imp = impression(&master(who, pos), pos, Placement::Genuine, &[who, key]);
-        let mut rec = IsoRecord::parse(&encode_iso19794_2(&[imp])).unwrap();
-        {
-            for m in rec.views[0].minutiae.iter_mut() {
-                m.angle_code = 0u8.wrapping_sub(m.angle_code);
-            }
-        }
+        let rec = IsoRecord::parse(&encode_iso19794_2(&[imp])).unwrap();
         PreparedTemplate::from_iso(&rec, 0).unwrap()
     };
     let people = ["alice", "bruno", "chen", "dara", "emeka", "fumiko"];

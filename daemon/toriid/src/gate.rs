@@ -216,7 +216,7 @@ impl GateDevices for LaneDevices {
 }
 
 /// MRZ checks by torii-icao (every check digit, the composite, field formats).
-struct IcaoMrz;
+pub struct IcaoMrz;
 
 impl MrzChecker for IcaoMrz {
     fn check(&self, lines: &[String]) -> Result<MrzIdentity, String> {
@@ -239,8 +239,8 @@ fn yymmdd(text: &str, century: i32) -> Option<time::Date> {
 }
 
 /// torii-matcher's built-in verification (two fingers, calibrated target FMR).
-struct BuiltinVerifier {
-    policy: torii_matcher::policy::Policy,
+pub struct BuiltinVerifier {
+    pub policy: torii_matcher::policy::Policy,
 }
 
 impl FingerprintVerifier for BuiltinVerifier {

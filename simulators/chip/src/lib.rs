@@ -6,12 +6,17 @@
 
 pub mod pki;
 
+/// The inspection library this simulator is built on (re-exported so that users of
+/// the simulator reach the same types without a second dependency line).
+pub use torii_icao;
+
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use torii_icao::apdu::{Command, Response};
 use torii_icao::bac::{self, BacKeys};
 use torii_icao::crypto;
 use torii_icao::lds::build;
+use torii_icao::pace::{self, Cipher, Curve, PaceInfo};
 use torii_icao::reader::{AID_EMRTD, TransportError, fid};
 use torii_icao::sm::SecureMessaging;
 
@@ -36,6 +41,10 @@ pub enum Fault {
     RejectLeOnSelect,
     /// The DS certificate's country differs from DG1's issuing state.
     IssuerMismatch,
+    /// No EF.CardAccess and no PACE: BAC only (chips before PACE).
+    BacOnly,
+    /// PACE only: GET CHALLENGE / EXTERNAL AUTHENTICATE (BAC) are refused (6D00).
+    PaceOnly,
 }
 
 /// What to put on the chip.
@@ -43,8 +52,10 @@ pub enum Fault {
 pub struct ChipConfig {
     /// The MRZ as printed (newline separated or concatenated).
     pub mrz: String,
-    /// Size of the synthetic JPEG in DG2.
+    /// Size of the synthetic JPEG in DG2 (used when `face_record` is `None`).
     pub face_bytes: usize,
+    /// A complete ISO/IEC 19794-5 facial record for DG2 (replaces the synthetic JPEG).
+    pub face_record: Option<Vec<u8>>,
     pub dg15: bool,
     pub faults: Vec<Fault>,
 }
@@ -58,22 +69,30 @@ impl Default for ChipConfig {
         ChipConfig {
             mrz: SPECIMEN_TD3.into(),
             face_bytes: 20_000,
+            face_record: None,
             dg15: false,
             faults: Vec::new(),
         }
     }
 }
 
+#[derive(Clone)]
 enum State {
     Idle,
     Challenged([u8; 8]),
+    Pace(pace::card::Step),
     Secure(SecureMessaging),
 }
 
-/// The simulated chip.
+/// The simulated chip. Cloning gives an independent chip with the same files (and
+/// the same session state: call [`ChipSim::reset`] for a fresh card session).
+#[derive(Clone)]
 pub struct ChipSim {
     files: BTreeMap<u16, Vec<u8>>,
     keys: BacKeys,
+    /// MRZ information (the PACE password) and the PACEInfo offered, if any.
+    mrz_information: String,
+    pace: Option<PaceInfo>,
     state: State,
     app_selected: bool,
     selected: Option<u16>,
@@ -102,6 +121,8 @@ pub enum SimError {
     Pki(#[from] PkiError),
     #[error("TLV: {0}")]
     Tlv(#[from] torii_icao::tlv::TlvError),
+    #[error("PACE: {0}")]
+    Pace(#[from] torii_icao::pace::PaceError),
 }
 
 /// A synthetic baseline JPEG-looking image of `n` bytes (SOI, APP0, filler, EOI).
@@ -132,12 +153,15 @@ impl ChipSim {
             dg1_mrz = dg1_mrz.replacen("ERIKSSON", "ERIKSSEN", 1);
         }
         let dg1 = build::dg1(&dg1_mrz)?;
-        let dg2 = build::dg2(&build::iso19794_5(
-            &synthetic_jpeg(config.face_bytes),
-            false,
-            480,
-            640,
-        ))?;
+        let dg2 = match &config.face_record {
+            Some(record) => build::dg2(record)?,
+            None => build::dg2(&build::iso19794_5(
+                &synthetic_jpeg(config.face_bytes),
+                false,
+                480,
+                640,
+            ))?,
+        };
         let mut tags = vec![0x61, 0x75];
         let mut dgs = vec![(1u8, dg1), (2u8, dg2)];
         if config.dg15 {
@@ -190,9 +214,18 @@ impl ChipSim {
             files.insert(fid::dg(n), b);
         }
         files.insert(fid::EF_SOD, sod);
+        let pace = (!has(&Fault::BacOnly)).then(|| PaceInfo::ecdh_gm(Cipher::Aes128, Curve::P256));
+        if let Some(info) = &pace {
+            files.insert(
+                fid::EF_CARD_ACCESS,
+                PaceInfo::to_card_access(std::slice::from_ref(info))?,
+            );
+        }
         Ok(ChipSim {
             files,
             keys: BacKeys::from_mrz_information(&mrz.access_key_info()),
+            mrz_information: mrz.access_key_info(),
+            pace,
             state: State::Idle,
             app_selected: false,
             selected: None,
@@ -222,6 +255,76 @@ impl ChipSim {
             *o = *v;
         }
         out
+    }
+
+    fn random_vec(&mut self, n: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n + 32);
+        while out.len() < n {
+            out.extend(self.random::<32>());
+        }
+        out.truncate(n);
+        out
+    }
+
+    fn data(data: Vec<u8>) -> Response {
+        Response { data, sw: 0x9000 }
+    }
+
+    /// MSE:Set AT and the GENERAL AUTHENTICATE steps of PACE-GM (card side).
+    fn pace(&mut self, c: &Command) -> Response {
+        let Some(info) = self.pace.clone() else {
+            return Self::sw(0x6D00);
+        };
+        if c.ins == 0x22 {
+            return match pace::card::parse_set_at(&c.data) {
+                Ok((oid, 1)) if oid == info.oid => {
+                    self.state = State::Pace(pace::card::Step::Start { info });
+                    Self::sw(0x9000)
+                }
+                Ok(_) => Self::sw(0x6A80),
+                Err(_) => Self::sw(0x6A80),
+            };
+        }
+        let step = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Pace(step) => step,
+            _ => return Self::sw(0x6985),
+        };
+        let curve = Curve::P256;
+        use pace::card::Step;
+        let result = match step {
+            Step::Start { info } => {
+                let s = self.random_vec(info.cipher.block());
+                pace::card::nonce(info, &self.mrz_information, s).map(|(st, out)| (Some(st), out))
+            }
+            Step::Nonce { info, s } => {
+                let sk = self.random_vec(curve.field_len());
+                pace::card::map(info, &s, &c.data, &sk).map(|(st, out)| (Some(st), out))
+            }
+            Step::Mapped { info, g_hat } => {
+                let sk = self.random_vec(curve.field_len());
+                pace::card::agree(info, &g_hat, &c.data, &sk).map(|(st, out)| (Some(st), out))
+            }
+            Step::Agreed {
+                info,
+                shared,
+                pk_pcd,
+                pk_ic,
+            } => match pace::card::authenticate(&info, &shared, &pk_pcd, &pk_ic, &c.data) {
+                Ok((sm, out)) => {
+                    self.state = State::Secure(sm);
+                    return Self::data(out);
+                }
+                Err(_) => return Self::sw(0x6300),
+            },
+        };
+        match result {
+            Ok((Some(st), out)) => {
+                self.state = State::Pace(st);
+                Self::data(out)
+            }
+            Ok((None, out)) => Self::data(out),
+            Err(_) => Self::sw(0x6A80),
+        }
     }
 
     fn sw(sw: u16) -> Response {
@@ -280,10 +383,15 @@ impl ChipSim {
                     Self::sw(0x6A82)
                 }
             }
-            (0xA4, 0x02, _) => {
+            (0xA4, 0x02 | 0x00, _) => {
                 let Ok(f) = <[u8; 2]>::try_from(c.data.as_slice()).map(u16::from_be_bytes) else {
                     return Self::sw(0x6700);
                 };
+                // EF.CardAccess lives in the master file: readable without access control.
+                if f == fid::EF_CARD_ACCESS && self.files.contains_key(&f) {
+                    self.selected = Some(f);
+                    return Self::sw(0x9000);
+                }
                 if !self.app_selected || !self.files.contains_key(&f) {
                     return Self::sw(0x6A82);
                 }
@@ -294,7 +402,7 @@ impl ChipSim {
                 Self::sw(0x9000)
             }
             (0xB0, p1, p2) => {
-                if !secure {
+                if !secure && self.selected != Some(fid::EF_CARD_ACCESS) {
                     return Self::sw(0x6982);
                 }
                 let Some(file) = self.selected.and_then(|f| self.files.get(&f)) else {
@@ -316,6 +424,8 @@ impl ChipSim {
                 let sw = if end - off < le { 0x6282 } else { 0x9000 };
                 Response { data, sw }
             }
+            (0x84 | 0x82, 0, 0) if self.faults.contains(&Fault::PaceOnly) => Self::sw(0x6D00),
+            (0x22, 0xC1, 0xA4) | (0x86, 0, 0) if !secure => self.pace(c),
             (0x84, 0, 0) if !secure => {
                 let rnd: [u8; 8] = self.random();
                 self.state = State::Challenged(rnd);

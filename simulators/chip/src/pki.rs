@@ -237,6 +237,11 @@ impl TestPki {
         })
     }
 
+    /// The CSCA certificate, DER encoded (for a trust store directory).
+    pub fn csca_der(&self) -> Result<Vec<u8>, PkiError> {
+        Ok(self.csca_cert.to_der()?)
+    }
+
     pub fn trust_store(&self) -> TrustStore {
         let mut t = TrustStore::new();
         t.add(self.csca_cert.clone());

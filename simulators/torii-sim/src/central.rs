@@ -84,14 +84,19 @@ async fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-async fn registry(State(c): State<Arc<Central>>) -> Json<Value> {
-    let travelers: Vec<Value> = c
-        .scenario
+/// The registry of `scenario`: the `GET /v1/registry` body, also what
+/// `torii-sim export-registry` writes for the daemon's `[registry] import` file.
+pub fn registry_json(scenario: &Scenario) -> Value {
+    let travelers: Vec<Value> = scenario
         .travelers
         .iter()
         .filter_map(registry_entry)
         .collect();
-    Json(json!({ "travelers": travelers }))
+    json!({ "travelers": travelers })
+}
+
+async fn registry(State(c): State<Arc<Central>>) -> Json<Value> {
+    Json(registry_json(&c.scenario))
 }
 
 fn answer(status: StatusCode, body: Value) -> Response {
@@ -163,4 +168,63 @@ pub(crate) fn router(scenario: Arc<Scenario>) -> Router {
         .route("/v1/registry", get(registry))
         .route("/v1/records", get(get_records).post(post_record))
         .with_state(central)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The export is what torii-core imports: every registered traveler, with the
+    /// registered passport number, the card, the status and the enrolment templates.
+    #[test]
+    fn the_registry_export_round_trips_through_torii_core() {
+        let scenario = Scenario::parse(
+            include_str!("../scenarios/suite.toml"),
+            std::path::Path::new("suite.toml"),
+        )
+        .unwrap();
+        let json = serde_json::to_vec(&registry_json(&scenario)).unwrap();
+        let registrations = torii_core::registry::import::parse(&json).unwrap();
+        let registered: Vec<&Traveler> = scenario
+            .travelers
+            .iter()
+            .filter(|t| t.registration.is_some())
+            .collect();
+        assert_eq!(registrations.len(), registered.len());
+        for (r, t) in registrations.iter().zip(registered) {
+            let reg = t.registration.as_ref().unwrap();
+            assert_eq!(
+                Some(r.passport_number.as_str()),
+                t.registered_passport_number()
+            );
+            assert_eq!(r.nationality, t.nationality);
+            assert_eq!(r.card_number, reg.card_number);
+            assert_eq!(r.card_issued.to_string(), reg.card_issued.to_string());
+            assert_eq!(
+                r.card_valid_until.to_string(),
+                t.card_valid_until().unwrap().to_string()
+            );
+            assert_eq!(u32::from(r.records_on_card), reg.records_on_card);
+            assert_eq!(
+                serde_json::to_value(r.status).unwrap(),
+                serde_json::to_value(reg.status).unwrap()
+            );
+            assert_eq!(r.fingers.len(), reg.fingers.len());
+            for f in &r.fingers {
+                assert_eq!(f.template, enrolment_template(t, f.position));
+            }
+            assert_eq!(r.ed_card.is_some(), t.ed_card.is_some(), "{}", t.id);
+            if let (Some(ed), Some(sim)) = (&r.ed_card, &t.ed_card) {
+                assert_eq!(ed.flight, sim.flight);
+                assert_eq!(ed.deported_before, Some(false));
+                assert!(ed.validate().is_empty(), "{}: {:?}", t.id, ed.validate());
+            }
+            // The holder key the gate computes from the MRZ finds the registration.
+            let mrz = crate::data::mrz::traveler_mrz(t).unwrap();
+            let name = &mrz[0][5..];
+            let key =
+                torii_core::registry::holder_key(&t.nationality, &t.date_of_birth.yymmdd(), name);
+            assert_eq!(r.holder_key, key, "{}", t.id);
+        }
+    }
 }

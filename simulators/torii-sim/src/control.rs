@@ -95,6 +95,12 @@ pub enum Action {
         #[arg(value_parser = parse_on_off, value_name = "on|off", action = clap::ArgAction::Set)]
         active: bool,
     },
+    /// Every call of DEVICE is answered MS milliseconds later, until cleared.
+    Delay { device: String, ms: u64 },
+    /// A clean gate for the next traveler: every fault cleared, passport, cards,
+    /// fingers and face taken away, retained cards given back, nobody in any zone, fire
+    /// alarm off. Printed card lines are kept.
+    Reset,
 }
 
 fn parse_on_off(text: &str) -> Result<bool, String> {
@@ -196,6 +202,17 @@ pub(crate) fn act(shared: &Shared, action: Action) -> Result<Value, ActionError>
             shared.link(class).replug();
             Ok(json!({ "device": class.name(), "unplugged": false }))
         }
+        A::Delay { device: name, ms } => {
+            let class = device(&name)?;
+            if ms > 600_000 {
+                return Err(ActionError::BadRequest(format!(
+                    "a delay of {ms} ms is more than 10 minutes"
+                )));
+            }
+            shared.link(class).set_delay(ms);
+            Ok(json!({ "device": class.name(), "delay_ms": ms }))
+        }
+        A::Reset => Ok(reset(shared)),
         A::Clear { device: name } => {
             let classes = if name == "all" {
                 DeviceClass::ALL.to_vec()
@@ -208,6 +225,27 @@ pub(crate) fn act(shared: &Shared, action: Action) -> Result<Value, ActionError>
             Ok(json!({ "cleared": classes.iter().map(|c| c.name()).collect::<Vec<_>>() }))
         }
     }
+}
+
+/// Back to a clean gate (the `reset` action).
+fn reset(shared: &Shared) -> Value {
+    for class in DeviceClass::ALL {
+        shared.link(class).clear();
+    }
+    // Each of these is a no-op (a conflict, ignored) when there is nothing to take away.
+    let _ = document_reader::remove_passport(shared);
+    let _ = card_printer::remove_card(shared);
+    let _ = card_reader::lift_card(shared);
+    let _ = fingerprint_sensor::lift_fingers(shared);
+    let _ = camera::leave_camera(shared);
+    let _ = lane_controller::fire_alarm(shared, false);
+    lane_controller::empty_zones(shared);
+    for card in shared.world().cards.values_mut() {
+        card.retained = false;
+    }
+    shared.notify();
+    tracing::info!("simulator reset");
+    json!({ "reset": true })
 }
 
 /// The whole simulated state (the `GET /v1/state` document).

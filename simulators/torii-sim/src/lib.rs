@@ -19,7 +19,9 @@ pub mod control;
 pub mod data;
 pub mod devices;
 pub mod gate;
+pub mod runner;
 pub mod scenario;
+pub mod script;
 pub mod server;
 
 pub use control::{Action, ActionError};
@@ -35,6 +37,27 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use torii_sdk::model::{DeviceClass, Status};
+
+/// Writes `scenario`'s registry (the central stub's `GET /v1/registry` body, pretty
+/// JSON) to `path`.
+pub fn write_registry(scenario: &Scenario, path: &Path) -> std::io::Result<()> {
+    let json = serde_json::to_vec_pretty(&central::registry_json(scenario))?;
+    write_file(path, &json)
+}
+
+/// Writes the simulator's card issuer public key (PEM) to `path`.
+pub fn write_card_issuer_key(path: &Path) -> std::io::Result<()> {
+    write_file(path, data::card::issuer_public_key_pem().as_bytes())
+}
+
+/// Writes through a temporary file and a rename, so a daemon never reads half a file.
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -195,6 +218,18 @@ impl Simulator {
 
     pub fn scenario(&self) -> &Scenario {
         &self.shared.scenario
+    }
+
+    /// Writes the scenario's registry (the central stub's `GET /v1/registry` body) to
+    /// `path`, for the daemon's `[registry] import`.
+    pub fn write_registry(&self, path: &Path) -> std::io::Result<()> {
+        write_registry(&self.shared.scenario, path)
+    }
+
+    /// Writes the public key of the simulator's card issuing authority (PEM) to `path`,
+    /// for the daemon's `[registry] card_issuer_key`.
+    pub fn write_card_issuer_key(&self, path: &Path) -> std::io::Result<()> {
+        write_card_issuer_key(path)
     }
 
     /// Performs a control action (the same as `POST /v1/actions`).

@@ -42,9 +42,10 @@ enum Command {
     /// Run a complete simulated gate: every device simulator, the central stub, and the
     /// real toriid (next to this binary) with all seven sim drivers; prints where to look.
     Gate {
-        /// The lane's direction: entry or exit.
-        #[arg(long, default_value = "entry", value_parser = ["entry", "exit"])]
-        lane: String,
+        /// The lane's direction: entry or exit (default: the scenario's `[gate] lane`,
+        /// else entry).
+        #[arg(long, value_parser = ["entry", "exit"])]
+        lane: Option<String>,
         /// The daemon's loopback HTTP address (console and read-only API).
         #[arg(long, default_value = "127.0.0.1:8770")]
         http: SocketAddr,
@@ -62,6 +63,24 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Write a scenario's registry (the central stub's GET /v1/registry body) as the
+    /// JSON file toriid imports at start (`[registry] import`).
+    ExportRegistry {
+        /// Scenario file (default: the shipped scenarios/default.toml).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Where to write the registry JSON.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also write the card issuer's public key (PEM) here (`[registry] card_issuer_key`).
+        #[arg(long)]
+        issuer_key: Option<PathBuf>,
+    },
+    /// Scripted travelers: run them against a running simulator and toriid.
+    Scenario {
+        #[command(subcommand)]
+        command: ScenarioCommand,
+    },
     /// Send a control action to a running simulator and print its JSON answer.
     Ctl {
         /// Control API URL.
@@ -73,6 +92,37 @@ enum Command {
         control: String,
         #[command(subcommand)]
         action: Ctl,
+    },
+}
+
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// Run each scripted traveler against a running simulator and toriid; print
+    /// `PASS <id> <outcome>` / `FAIL <id> expected … got …` per traveler and
+    /// `N passed, M failed`; exit 1 when any traveler fails.
+    Run {
+        /// Scenario file (default: the shipped scenarios/default.toml).
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// toriid's Unix socket (full API).
+        #[arg(long, env = "TORII_SOCKET", default_value = "/run/torii/api.sock")]
+        daemon_socket: PathBuf,
+        /// The simulator's control API URL.
+        #[arg(
+            long,
+            env = "TORII_SIM_CONTROL",
+            default_value = "http://127.0.0.1:8771"
+        )]
+        control: String,
+        /// Run only this traveler.
+        #[arg(long)]
+        traveler: Option<String>,
+        /// Longest wait for the gate to reach a step, in milliseconds.
+        #[arg(long, default_value_t = 20_000)]
+        step_timeout_ms: u64,
+        /// Longest wait for the decision after the script, in milliseconds.
+        #[arg(long, default_value_t = 60_000)]
+        decision_timeout_ms: u64,
     },
 }
 
@@ -198,6 +248,61 @@ async fn serve(
     ExitCode::SUCCESS
 }
 
+fn export_registry(
+    scenario: Option<PathBuf>,
+    out: PathBuf,
+    issuer_key: Option<PathBuf>,
+) -> ExitCode {
+    let scenario = match load_scenario(scenario.as_deref()) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    if let Err(e) = torii_sim::write_registry(&scenario, &out) {
+        eprintln!("torii-sim: cannot write {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    if let Some(path) = issuer_key
+        && let Err(e) = torii_sim::write_card_issuer_key(&path)
+    {
+        eprintln!("torii-sim: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+async fn scenario_command(command: ScenarioCommand) -> ExitCode {
+    let ScenarioCommand::Run {
+        scenario,
+        daemon_socket,
+        control,
+        traveler,
+        step_timeout_ms,
+        decision_timeout_ms,
+    } = command;
+    let scenario = match load_scenario(scenario.as_deref()) {
+        Ok(scenario) => scenario,
+        Err(code) => return code,
+    };
+    let control = if control.contains("://") {
+        control
+    } else {
+        format!("http://{control}")
+    };
+    let mut options = torii_sim::runner::RunnerOptions::new(daemon_socket, control);
+    options.traveler = traveler;
+    options.step_timeout = std::time::Duration::from_millis(step_timeout_ms);
+    options.decision_timeout = std::time::Duration::from_millis(decision_timeout_ms);
+    let mut out = std::io::stdout();
+    match torii_sim::runner::run(&scenario, &options, &mut out).await {
+        Ok(summary) if summary.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("torii-sim scenario run: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -234,6 +339,10 @@ fn main() -> ExitCode {
                     Ok(scenario) => scenario,
                     Err(code) => return code,
                 };
+                let lane = lane.unwrap_or_else(|| match scenario.gate.lane {
+                    Some(torii_core::rules::Lane::Exit) => "exit".into(),
+                    _ => "entry".into(),
+                });
                 let options = torii_sim::gate::GateOptions {
                     scenario,
                     lane,
@@ -251,6 +360,12 @@ fn main() -> ExitCode {
                 }
             }
             Command::Ctl { control, action } => ctl(&control, action).await,
+            Command::ExportRegistry {
+                scenario,
+                out,
+                issuer_key,
+            } => export_registry(scenario, out, issuer_key),
+            Command::Scenario { command } => scenario_command(command).await,
         }
     })
 }

@@ -9,7 +9,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use torii_core::rules::Lane;
+use torii_core::stay::StayTable;
 use torii_sdk::model::FingerPosition;
+
+use crate::script::{Expect, Script};
 
 /// The scenario shipped with the simulator (used when `--scenario` is not given).
 pub const DEFAULT_SCENARIO: &str = include_str!("../scenarios/default.toml");
@@ -215,6 +219,10 @@ pub struct Passport {
     /// MRZ optional data / personal number (at most 14 characters).
     #[serde(default)]
     pub personal_number: Option<String>,
+    /// The data page's MRZ reads with a wrong document number check digit (damaged or
+    /// tampered page); the chip's DG1 keeps the true MRZ.
+    #[serde(default)]
+    pub mrz_corrupt: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -236,6 +244,12 @@ pub struct Registration {
     /// Registered as the unmarried minor child of a TTP member.
     #[serde(default)]
     pub minor_child_of_member: bool,
+    /// The card's chip data is signed by another key than the issuing authority's.
+    #[serde(default)]
+    pub card_forged: bool,
+    /// The card's chip data was altered after signing (one payload byte changed).
+    #[serde(default)]
+    pub card_altered: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -283,6 +297,12 @@ pub struct Traveler {
     /// Free text shown by `GET /v1/travelers` (what this traveler exercises).
     #[serde(default)]
     pub note: Option<String>,
+    /// What the traveler does at the gate (`torii-sim scenario run`).
+    #[serde(default)]
+    pub script: Option<Script>,
+    /// How the transaction must end (`torii-sim scenario run`).
+    #[serde(default)]
+    pub expect: Option<Expect>,
 }
 
 impl Traveler {
@@ -315,12 +335,31 @@ impl Traveler {
     }
 }
 
+/// `[gate]`: how a simulated gate for this scenario is configured (`torii-sim gate`,
+/// the end-to-end harness) and which lane its scripts are written for.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateSettings {
+    /// The lane the scripts are written for (`scenario run` checks the gate's lane).
+    #[serde(default)]
+    pub lane: Option<Lane>,
+    /// The port printed on the card's back (default "NRT").
+    #[serde(default)]
+    pub port: Option<String>,
+    /// The period-of-stay table (`[flow.stay]` of toriid).
+    #[serde(default)]
+    pub stay: StayTable,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Free text describing the scenario.
     #[serde(default)]
     pub description: Option<String>,
+    /// How a simulated gate for this scenario is configured.
+    #[serde(default)]
+    pub gate: GateSettings,
     #[serde(rename = "traveler", default)]
     pub travelers: Vec<Traveler>,
 }
@@ -358,7 +397,27 @@ impl Scenario {
         self.travelers.iter().find(|t| t.id == id)
     }
 
+    /// The travelers with a script and an expected outcome, in file order.
+    pub fn scripted(&self) -> impl Iterator<Item = &Traveler> {
+        self.travelers
+            .iter()
+            .filter(|t| t.script.is_some() && t.expect.is_some())
+    }
+
     fn validate(&self) -> Result<(), String> {
+        self.gate
+            .stay
+            .validate()
+            .map_err(|e| format!("key `gate.stay`: {e}"))?;
+        if let Some(port) = &self.gate.port
+            && (port.is_empty()
+                || port.len() > 5
+                || !port
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        {
+            return Err("key `gate.port`: 1 to 5 characters A-Z 0-9 (e.g. NRT)".into());
+        }
         let mut ids = BTreeSet::new();
         let mut cards = BTreeSet::new();
         for (i, t) in self.travelers.iter().enumerate() {
@@ -425,6 +484,36 @@ impl Scenario {
                 if reg.records_on_card > 15 {
                     return Err(format!(
                         "{at}: key `registration.records_on_card`: the card back holds at most 15 records"
+                    ));
+                }
+            }
+            match (&t.script, &t.expect) {
+                (Some(_), None) => {
+                    return Err(format!(
+                        "{at}: key `expect`: a scripted traveler needs [traveler.expect]"
+                    ));
+                }
+                (None, Some(_)) => {
+                    return Err(format!(
+                        "{at}: key `script`: [traveler.expect] needs [traveler.script]"
+                    ));
+                }
+                _ => {}
+            }
+            if let Some(expect) = &t.expect {
+                expect.validate().map_err(|m| format!("{at}: {m}"))?;
+            }
+        }
+        // Travelers named in scripts must exist.
+        for (i, t) in self.travelers.iter().enumerate() {
+            let Some(script) = &t.script else { continue };
+            for (n, action) in script.actions.iter().enumerate() {
+                if let Some(other) = action.travelers()
+                    && self.traveler(other).is_none()
+                {
+                    return Err(format!(
+                        "traveler[{i}] (id {:?}): key `script.actions[{n}]`: unknown traveler {other:?}",
+                        t.id
                     ));
                 }
             }

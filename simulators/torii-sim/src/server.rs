@@ -21,6 +21,8 @@
 //!   answered, until `clear`; calls swallowed meanwhile stay unanswered.
 //! - `unplug`: the connection is dropped and new ones are closed right after accept,
 //!   until `replug` (or `clear`).
+//! - `delay <ms>`: every call (not `GetState`) is answered that much later, until
+//!   `clear` (e.g. a slow printer, to pull the card out mid-print).
 
 use crate::devices::{self, Shared, lock};
 use serde_json::{Value, json};
@@ -109,6 +111,8 @@ struct LinkInner {
     unplugged: bool,
     hang: bool,
     fault: Option<Fault>,
+    /// Latency added to every call (not `GetState`), in milliseconds.
+    delay_ms: u64,
 }
 
 /// One device's link to its driver, and its fault modes.
@@ -199,6 +203,16 @@ impl Link {
         self.set_faults(|i| i.hang = true);
     }
 
+    /// Every call (not `GetState`) is answered `ms` later, until `clear`.
+    pub(crate) fn set_delay(&self, ms: u64) {
+        tracing::warn!(device = %self.class, ms, "call latency injected");
+        lock(&self.inner).delay_ms = ms;
+    }
+
+    fn delay(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(lock(&self.inner).delay_ms)
+    }
+
     /// Drops the connection and refuses new ones.
     pub(crate) fn unplug(&self) {
         tracing::warn!(device = %self.class, "device unplugged");
@@ -212,13 +226,14 @@ impl Link {
         lock(&self.inner).unplugged = false;
     }
 
-    /// Clears every fault mode (fault, hang, unplug).
+    /// Clears every fault mode (fault, hang, unplug, delay).
     pub(crate) fn clear(&self) {
         tracing::info!(device = %self.class, "faults cleared");
         self.set_faults(|i| {
             i.fault = None;
             i.hang = false;
             i.unplugged = false;
+            i.delay_ms = 0;
         });
     }
 
@@ -273,6 +288,7 @@ impl Link {
             "state": Self::state_of(&inner),
             "unplugged": inner.unplugged,
             "hang": inner.hang,
+            "delay_ms": inner.delay_ms,
             "fault": inner.fault.map(|f| json!({ "status": status_name(f.status), "sticky": f.sticky })),
         })
     }
@@ -490,13 +506,20 @@ async fn run_call(
     inflight: Arc<Mutex<Option<InFlight>>>,
 ) {
     let name = request.name();
+    let delay = shared.link(class).delay();
     let result = match shared.link(class).take_fault() {
         Some(status) => Err(status),
         None => {
+            let call = async {
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                devices::call(&shared, class, request).await
+            };
             tokio::select! {
                 biased;
                 () = cancelled(cancel) => Err(Status::Cancelled),
-                result = devices::call(&shared, class, request) => result,
+                result = call => result,
             }
         }
     };

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use torii_sdk::model::DeviceClass;
 use torii_sim::gate::GateLayout;
+use torii_sim::scenario::Scenario;
 
 /// How long anything in a test may take to happen before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
@@ -45,6 +46,9 @@ pub struct GateOptions {
     pub isolated: Vec<DeviceClass>,
     /// A config drop-in (`toriid.d/50-test.toml`) layered over the generated config.
     pub drop_in: Option<String>,
+    /// Scenario file for the simulator and the daemon's registry (default: the
+    /// simulator's shipped default scenario).
+    pub scenario: Option<PathBuf>,
 }
 
 impl Default for GateOptions {
@@ -53,6 +57,7 @@ impl Default for GateOptions {
             lane: "entry",
             isolated: vec![DeviceClass::FingerprintSensor, DeviceClass::Camera],
             drop_in: None,
+            scenario: None,
         }
     }
 }
@@ -77,23 +82,28 @@ impl Gate {
             .prefix("torii-e2e-")
             .tempdir_in("/tmp")
             .expect("temp dir");
-        let layout = GateLayout {
-            work_dir: dir.path().to_path_buf(),
-            drivers_dir: bin_dir(),
-            driver_host: binary("torii-driver-host"),
-            http: free_loopback_port(),
-            lane: options.lane.to_owned(),
-            isolated: options.isolated,
+        let scenario = match &options.scenario {
+            Some(path) => Scenario::load(path).unwrap_or_else(|e| panic!("{e}")),
+            None => Scenario::default_scenario().expect("the default scenario"),
         };
-        std::fs::create_dir_all(layout.work_dir.join("state")).unwrap();
-        std::fs::write(layout.config_file(), layout.daemon_config()).unwrap();
+        let mut layout = GateLayout::new(
+            dir.path(),
+            bin_dir(),
+            binary("torii-driver-host"),
+            free_loopback_port(),
+            options.lane,
+        );
+        layout.isolated = options.isolated;
+        layout.apply_scenario(&scenario);
+        // Config, registry import and card issuer key.
+        layout.prepare(&scenario).unwrap();
         if let Some(drop_in) = &options.drop_in {
             let dir = layout.work_dir.join("toriid.d");
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("50-test.toml"), drop_in).unwrap();
         }
 
-        let (simulator, control_url) = start_simulator(&layout);
+        let (simulator, control_url) = start_simulator(&layout, options.scenario.as_deref());
         let mut gate = Gate {
             dir,
             layout,
@@ -163,6 +173,21 @@ impl Gate {
             describe(&output)
         );
         serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    /// `torii-sim scenario run --scenario <file>` against this gate: its output and
+    /// whether every traveler passed.
+    pub fn run_scenario(&self, scenario: &Path) -> (bool, String) {
+        let output = Command::new(binary("torii-sim"))
+            .args(["scenario", "run", "--scenario"])
+            .arg(scenario)
+            .arg("--daemon-socket")
+            .arg(self.layout.api_socket())
+            .args(["--control", &self.control_url])
+            .env("RUST_LOG", "torii_sim=info")
+            .output()
+            .expect("run torii-sim scenario run");
+        (output.status.success(), describe(&output))
     }
 
     /// The simulator's state (the test oracle).
@@ -248,9 +273,14 @@ impl Drop for Gate {
     }
 }
 
-fn start_simulator(layout: &GateLayout) -> (Child, String) {
-    let mut child = Command::new(binary("torii-sim"))
-        .arg("serve")
+fn start_simulator(layout: &GateLayout, scenario: Option<&Path>) -> (Child, String) {
+    let mut command = Command::new(binary("torii-sim"));
+    if let Some(scenario) = scenario {
+        command.arg("serve").arg("--scenario").arg(scenario);
+    } else {
+        command.arg("serve");
+    }
+    let mut child = command
         .arg("--dir")
         .arg(layout.sim_dir())
         .args(["--control", "127.0.0.1:0"])

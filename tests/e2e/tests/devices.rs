@@ -87,6 +87,7 @@ fn every_device_class_works_from_the_daemon_through_its_sim_driver_and_simulator
         vec![0x90, 0x00],
         "SELECT eMRTD application"
     );
+    // The chip demands BAC or PACE: without secure messaging the LDS stays closed...
     let select_com = gate
         .call(
             "document-reader",
@@ -95,8 +96,20 @@ fn every_device_class_works_from_the_daemon_through_its_sim_driver_and_simulator
         .unwrap();
     assert_eq!(
         bytes(&select_com["response"]),
+        vec![0x69, 0x82],
+        "EF.COM needs secure messaging"
+    );
+    // ...while EF.CardAccess, which announces PACE, is readable in plain.
+    let select_ca = gate
+        .call(
+            "document-reader",
+            &[r#"{"op":"chip-transmit","apdu":"00A4020C02011C"}"#],
+        )
+        .unwrap();
+    assert_eq!(
+        bytes(&select_ca["response"]),
         vec![0x90, 0x00],
-        "SELECT EF.COM"
+        "SELECT EF.CardAccess"
     );
     let read = gate
         .call(
@@ -105,7 +118,7 @@ fn every_device_class_works_from_the_daemon_through_its_sim_driver_and_simulator
         )
         .unwrap();
     let read = bytes(&read["response"]);
-    assert_eq!(read[0], 0x60, "EF.COM starts with tag 60: {read:02x?}");
+    assert_eq!(read[0], 0x31, "EF.CardAccess is a SET: {read:02x?}");
     assert_eq!(&read[read.len() - 2..], &[0x90, 0x00]);
 
     // Code reader: a QR code arrives as an event once scanning is enabled.

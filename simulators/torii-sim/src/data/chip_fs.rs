@@ -1,109 +1,112 @@
-//! A contactless eMRTD chip with a real ICAO 9303 LDS1 file system (no access control
-//! and no security object yet: BAC/PACE, secure messaging and EF.SOD come later).
+//! A contactless eMRTD chip per traveler, answered by the card-side simulator
+//! `torii-chip-sim`: a real ICAO 9303 LDS1 file system (EF.COM, DG1 with the traveler's
+//! MRZ, DG2 with the traveler's face JPEG in an ISO/IEC 19794-5 record, EF.SOD), Basic
+//! Access Control and secure messaging, and an SOD signed by a deterministic test PKI:
+//! one CSCA and one Document Signer per issuing country ([`pki_for`]).
 //!
-//! Files under the eMRTD application (AID `A0 00 00 02 47 10 01`):
-//! EF.COM (FID 011E, SFI 1E), DG1 (FID 0101, SFI 01), DG2 (FID 0102, SFI 02).
-//! EF.CardAccess (011C) is absent from the master file, so a reader falls back to the
-//! plain (BAC-less) path.
+//! The daemon trusts those CSCAs through a trust store directory written by
+//! [`write_trust_store`] (or [`write_trust_store_for`] with a custom scenario).
 //!
-//! APDUs (ISO/IEC 7816-4, short length fields only, CLA 00):
-//! - `SELECT` (A4): P1=04 by DF name (the eMRTD AID), P1=02 (or 00) by 2-byte file
-//!   id, P1=00 with 3F00 or no data selects the MF. P2 is ignored (no FCI returned).
-//! - `READ BINARY` (B0): P1 bit 8 clear: 15-bit offset in P1/P2 of the current EF;
-//!   set: short EF id in P1 bits 5–1 and an 8-bit offset in P2. Le=00 means 256.
-//!
-//! Status words: 9000 success; 6282 end of file reached before Ne bytes (the available
-//! bytes are returned); 6700 wrong length (no Le for READ BINARY, extended lengths,
-//! Lc/data mismatch); 6A82 file or application not found; 6A86 wrong P1/P2;
-//! 6B00 offset beyond the end of the file; 6986 no current EF; 6882 secure messaging
-//! not supported; 6E00 class not supported; 6D00 instruction not supported.
+//! APDUs (ISO/IEC 7816-4): before access control only EF.CardAccess (011C, in plain:
+//! it offers PACE-GM ECDH P-256 AES-128), `SELECT` of the eMRTD application (AID
+//! `A0 00 00 02 47 10 01`, answered 9000), PACE (`MSE:Set AT`, `GENERAL AUTHENTICATE`)
+//! and BAC (`GET CHALLENGE`, `EXTERNAL AUTHENTICATE`) are answered; `SELECT` of another
+//! file or `READ BINARY` without secure messaging gets 6982 (security status not
+//! satisfied), an unknown file 6A82. After PACE or BAC every command must be protected
+//! (CLA 0C); an SM error ends the session and is answered 6988 in plain. Files: EF.COM
+//! 011E, DG1 0101, DG2 0102, EF.SOD 011D.
 
 use super::{face, mrz};
-use crate::scenario::{Sex, Traveler};
-use iso7816_tlv::ber::{Tag, Tlv, Value};
-use std::sync::Arc;
+use crate::scenario::{Scenario, Sex, Traveler};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use torii_chip_sim::torii_icao;
+use torii_chip_sim::{ChipConfig, ChipSim, TestPki};
+use torii_icao::ChipTransport;
 
 /// The eMRTD LDS1 application identifier.
 pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
 pub const FID_EF_COM: u16 = 0x011E;
 pub const FID_DG1: u16 = 0x0101;
 pub const FID_DG2: u16 = 0x0102;
+pub const FID_EF_SOD: u16 = 0x011D;
 pub const FID_EF_CARD_ACCESS: u16 = 0x011C;
 
 pub const SW_OK: [u8; 2] = [0x90, 0x00];
-pub const SW_END_OF_FILE: [u8; 2] = [0x62, 0x82];
-pub const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
-pub const SW_SM_NOT_SUPPORTED: [u8; 2] = [0x68, 0x82];
-pub const SW_NO_CURRENT_EF: [u8; 2] = [0x69, 0x86];
+pub const SW_SECURITY_STATUS: [u8; 2] = [0x69, 0x82];
 pub const SW_FILE_NOT_FOUND: [u8; 2] = [0x6A, 0x82];
-pub const SW_WRONG_P1P2: [u8; 2] = [0x6A, 0x86];
-pub const SW_WRONG_OFFSET: [u8; 2] = [0x6B, 0x00];
-pub const SW_INS_NOT_SUPPORTED: [u8; 2] = [0x6D, 0x00];
-pub const SW_CLA_NOT_SUPPORTED: [u8; 2] = [0x6E, 0x00];
+pub const SW_WRONG_LENGTH: [u8; 2] = [0x67, 0x00];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChipFsError {
-    #[error("BER-TLV encoding failed: {0}")]
-    Tlv(String),
     #[error("MRZ: {0}")]
     Mrz(#[from] mrz::MrzError),
     #[error("face image: {0}")]
     Face(#[from] face::FaceError),
     #[error("the face image is too large for a 19794-5 record")]
     FaceTooLarge,
+    #[error("test PKI: {0}")]
+    Pki(#[from] torii_chip_sim::PkiError),
+    #[error("chip: {0}")]
+    Chip(#[from] torii_chip_sim::SimError),
 }
 
-fn tag(raw: u64) -> Result<Tag, ChipFsError> {
-    Tag::try_from(raw).map_err(|e| ChipFsError::Tlv(format!("tag {raw:X}: {e}")))
+/// The ISO 3166 alpha-2 code a DS/CSCA certificate carries for an ICAO alpha-3 issuing
+/// state (`D` → `DE`, `GBR` → `GB`); unknown codes get `XX` (PA then reports an
+/// issuer mismatch, as it would for such a passport).
+pub fn certificate_country(alpha3: &str) -> &'static str {
+    torii_icao::pa::alpha3_to_alpha2(alpha3).unwrap_or("XX")
 }
 
-fn prim(raw: u64, value: Vec<u8>) -> Result<Tlv, ChipFsError> {
-    Tlv::new(tag(raw)?, Value::Primitive(value))
-        .map_err(|e| ChipFsError::Tlv(format!("{raw:X}: {e}")))
-}
-
-fn cons(raw: u64, children: Vec<Tlv>) -> Result<Tlv, ChipFsError> {
-    Tlv::new(tag(raw)?, Value::Constructed(children))
-        .map_err(|e| ChipFsError::Tlv(format!("{raw:X}: {e}")))
-}
-
-/// One elementary file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ElementaryFile {
-    pub fid: u16,
-    pub sfi: u8,
-    pub content: Vec<u8>,
-}
-
-/// The chip's files (all inside the eMRTD application).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ChipFs {
-    pub files: Vec<ElementaryFile>,
-}
-
-impl ChipFs {
-    pub fn file(&self, fid: u16) -> Option<&ElementaryFile> {
-        self.files.iter().find(|f| f.fid == fid)
+/// The simulator's test PKI of an issuing state (alpha-3): CSCA valid 2020–2040 and
+/// DS valid 2024–2036, keys derived from the label `torii-sim/<alpha-2>`. Built once,
+/// then cached.
+pub fn pki_for(issuing_state: &str) -> Result<TestPki, ChipFsError> {
+    static CACHE: OnceLock<Mutex<BTreeMap<String, TestPki>>> = OnceLock::new();
+    let country = certificate_country(issuing_state);
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(p) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(country) {
+        return Ok(p.clone());
     }
+    let pki = TestPki::generate(&format!("torii-sim/{country}"), country)?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(country.to_owned(), pki.clone());
+    Ok(pki)
 }
 
-/// EF.COM: LDS version 1.7, Unicode 4.0.0, data groups 1 and 2.
-pub fn ef_com() -> Result<Vec<u8>, ChipFsError> {
-    Ok(cons(
-        0x60,
-        vec![
-            prim(0x5F01, b"0107".to_vec())?,
-            prim(0x5F36, b"040000".to_vec())?,
-            prim(0x5C, vec![0x61, 0x75])?,
-        ],
-    )?
-    .to_vec())
+/// Writes the CSCA certificate (DER, `csca-<alpha-2>.der`) of every issuing state of
+/// `scenario`'s chip passports into `dir` (created if missing), for the daemon's
+/// `[documents] trust_store`. Returns the files written.
+pub fn write_trust_store_for(dir: &Path, scenario: &Scenario) -> std::io::Result<Vec<PathBuf>> {
+    let states: std::collections::BTreeSet<&str> = scenario
+        .travelers
+        .iter()
+        .filter(|t| t.passport.chip)
+        .map(Traveler::issuing_state)
+        .collect();
+    std::fs::create_dir_all(dir)?;
+    let mut written = Vec::new();
+    let mut countries = std::collections::BTreeSet::new();
+    for state in states {
+        if !countries.insert(certificate_country(state)) {
+            continue;
+        }
+        let pki = pki_for(state).map_err(std::io::Error::other)?;
+        let der = pki.csca_der().map_err(std::io::Error::other)?;
+        let path = dir.join(format!("csca-{}.der", certificate_country(state)));
+        std::fs::write(&path, der)?;
+        written.push(path);
+    }
+    Ok(written)
 }
 
-/// DG1: the MRZ (88 characters for TD3) in tag 5F1F inside tag 61.
-pub fn dg1(mrz_lines: &[String; 2]) -> Result<Vec<u8>, ChipFsError> {
-    let text = format!("{}{}", mrz_lines[0], mrz_lines[1]);
-    Ok(cons(0x61, vec![prim(0x5F1F, text.into_bytes())?])?.to_vec())
+/// [`write_trust_store_for`] the shipped default scenario.
+pub fn write_trust_store(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let scenario = Scenario::default_scenario().map_err(std::io::Error::other)?;
+    write_trust_store_for(dir, &scenario)
 }
 
 /// An ISO/IEC 19794-5:2005 facial record holding one full-frontal JPEG, no feature points.
@@ -148,46 +151,42 @@ pub fn facial_record(
     Ok(r)
 }
 
-/// DG2: 75 → 7F61 (biometric group template, 1 instance) → 7F60 → A1 (biometric
-/// header template) + 5F2E (the 19794-5 facial record).
-pub fn dg2(face_record: Vec<u8>) -> Result<Vec<u8>, ChipFsError> {
-    let bht = cons(
-        0xA1,
-        vec![
-            prim(0x80, vec![0x01, 0x01])?, // ICAO header version 1.1
-            prim(0x81, vec![0x02])?,       // biometric type: facial features
-            prim(0x87, vec![0x01, 0x01])?, // format owner: ISO/IEC JTC 1/SC 37
-            prim(0x88, vec![0x00, 0x08])?, // format type: face image (19794-5)
-        ],
-    )?;
-    let bit = cons(0x7F60, vec![bht, prim(0x5F2E, face_record)?])?;
-    let group = cons(0x7F61, vec![prim(0x02, vec![0x01])?, bit])?;
-    Ok(cons(0x75, vec![group])?.to_vec())
+/// The chip of one passport: a card-side simulator with the traveler's files, kept as
+/// a template from which every `ChipConnect` starts a fresh card session.
+#[derive(Clone)]
+pub struct ChipFs {
+    chip: ChipSim,
 }
 
-/// Builds the chip file system of `traveler`'s passport.
+impl std::fmt::Debug for ChipFs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No personal data: the chip holds the traveler's MRZ and face.
+        write!(f, "ChipFs({:?})", self.chip)
+    }
+}
+
+impl ChipFs {
+    /// Raw content of a file (tests, diagnostics).
+    pub fn file(&self, fid: u16) -> Option<&[u8]> {
+        self.chip.file(fid)
+    }
+}
+
+/// Builds the chip of `traveler`'s passport: MRZ from the scenario, face JPEG from
+/// [`face::face_jpeg`], SOD signed by the issuing state's [`pki_for`].
 pub fn build(traveler: &Traveler) -> Result<ChipFs, ChipFsError> {
-    let lines = mrz::traveler_mrz(traveler)?;
+    // The chip holds the true MRZ; only the optically read data page may be damaged.
+    let lines = mrz::chip_mrz(traveler)?;
     let jpeg = face::face_jpeg(&traveler.id, 0)?;
     let record = facial_record(&jpeg, face::WIDTH, face::HEIGHT, traveler.sex)?;
+    let pki = pki_for(traveler.issuing_state())?;
+    let config = ChipConfig {
+        mrz: format!("{}\n{}", lines[0], lines[1]),
+        face_record: Some(record),
+        ..ChipConfig::default()
+    };
     Ok(ChipFs {
-        files: vec![
-            ElementaryFile {
-                fid: FID_EF_COM,
-                sfi: 0x1E,
-                content: ef_com()?,
-            },
-            ElementaryFile {
-                fid: FID_DG1,
-                sfi: 0x01,
-                content: dg1(&lines)?,
-            },
-            ElementaryFile {
-                fid: FID_DG2,
-                sfi: 0x02,
-                content: dg2(record)?,
-            },
-        ],
+        chip: ChipSim::new(&config, &pki)?,
     })
 }
 
@@ -204,166 +203,37 @@ pub fn atr() -> Vec<u8> {
     atr
 }
 
-/// An open contactless session with one chip: the selection state.
-#[derive(Clone, Debug)]
+/// An open contactless session with one chip (its own access-control and SM state).
 pub struct ChipSession {
-    fs: Arc<ChipFs>,
-    application_selected: bool,
-    current: Option<u16>,
+    chip: ChipSim,
 }
 
-struct Apdu<'a> {
-    cla: u8,
-    ins: u8,
-    p1: u8,
-    p2: u8,
-    data: &'a [u8],
-    /// Ne (Le=00 → 256), `None` when absent.
-    ne: Option<usize>,
-}
-
-fn parse_apdu(apdu: &[u8]) -> Result<Apdu<'_>, [u8; 2]> {
-    let [cla, ins, p1, p2, body @ ..] = apdu else {
-        return Err(SW_WRONG_LENGTH);
-    };
-    let le = |b: u8| Some(if b == 0 { 256 } else { usize::from(b) });
-    let (data, ne): (&[u8], _) = match body {
-        [] => (&[], None),
-        [le_byte] => (&[], le(*le_byte)),
-        [0, _, ..] => return Err(SW_WRONG_LENGTH), // extended length: not supported
-        [lc, rest @ ..] => {
-            let lc = usize::from(*lc);
-            if rest.len() == lc {
-                (rest, None)
-            } else if rest.len() == lc + 1 {
-                (&rest[..lc], le(rest[lc]))
-            } else {
-                return Err(SW_WRONG_LENGTH);
-            }
-        }
-    };
-    Ok(Apdu {
-        cla: *cla,
-        ins: *ins,
-        p1: *p1,
-        p2: *p2,
-        data,
-        ne,
-    })
-}
-
-fn with_sw(mut data: Vec<u8>, sw: [u8; 2]) -> Vec<u8> {
-    data.extend_from_slice(&sw);
-    data
+impl std::fmt::Debug for ChipSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ChipSession({:?})", self.chip)
+    }
 }
 
 impl ChipSession {
     pub fn new(fs: Arc<ChipFs>) -> Self {
-        Self {
-            fs,
-            application_selected: false,
-            current: None,
-        }
+        let mut chip = fs.chip.clone();
+        chip.reset();
+        Self { chip }
     }
 
     /// Processes one command APDU and returns the response APDU (data + SW1 SW2).
     /// Never fails: malformed commands get the matching status word.
     pub fn transmit(&mut self, raw: &[u8]) -> Vec<u8> {
-        let apdu = match parse_apdu(raw) {
-            Ok(apdu) => apdu,
-            Err(sw) => return sw.to_vec(),
-        };
-        if apdu.cla & 0x0C != 0 {
-            return SW_SM_NOT_SUPPORTED.to_vec();
-        }
-        if apdu.cla != 0x00 {
-            return SW_CLA_NOT_SUPPORTED.to_vec();
-        }
-        match apdu.ins {
-            0xA4 => self.select(&apdu).to_vec(),
-            0xB0 => self.read_binary(&apdu),
-            _ => SW_INS_NOT_SUPPORTED.to_vec(),
-        }
+        self.chip
+            .transmit(raw)
+            .unwrap_or_else(|_| SW_WRONG_LENGTH.to_vec())
     }
+}
 
-    fn select(&mut self, apdu: &Apdu<'_>) -> [u8; 2] {
-        match apdu.p1 {
-            0x04 => {
-                if apdu.data == EMRTD_AID {
-                    self.application_selected = true;
-                    self.current = None;
-                    SW_OK
-                } else if apdu.data.is_empty() {
-                    SW_WRONG_LENGTH
-                } else {
-                    SW_FILE_NOT_FOUND
-                }
-            }
-            0x00 if apdu.data.is_empty() || apdu.data == [0x3F, 0x00] => {
-                self.application_selected = false;
-                self.current = None;
-                SW_OK
-            }
-            0x00 | 0x02 => {
-                let [hi, lo] = apdu.data else {
-                    return SW_WRONG_LENGTH;
-                };
-                let fid = u16::from_be_bytes([*hi, *lo]);
-                if self.application_selected && self.fs.file(fid).is_some() {
-                    self.current = Some(fid);
-                    SW_OK
-                } else {
-                    // EF.CardAccess (011C) and anything else: not on this chip.
-                    SW_FILE_NOT_FOUND
-                }
-            }
-            _ => SW_WRONG_P1P2,
-        }
-    }
-
-    fn read_binary(&mut self, apdu: &Apdu<'_>) -> Vec<u8> {
-        if !apdu.data.is_empty() {
-            return SW_WRONG_LENGTH.to_vec();
-        }
-        let Some(ne) = apdu.ne else {
-            return SW_WRONG_LENGTH.to_vec();
-        };
-        let (fid, offset) = if apdu.p1 & 0x80 != 0 {
-            if apdu.p1 & 0x60 != 0 {
-                return SW_WRONG_P1P2.to_vec();
-            }
-            let sfi = apdu.p1 & 0x1F;
-            let found = self.fs.files.iter().find(|f| f.sfi == sfi).map(|f| f.fid);
-            match found {
-                Some(fid) if self.application_selected => {
-                    self.current = Some(fid);
-                    (fid, usize::from(apdu.p2))
-                }
-                _ => return SW_FILE_NOT_FOUND.to_vec(),
-            }
-        } else {
-            let Some(fid) = self.current else {
-                return SW_NO_CURRENT_EF.to_vec();
-            };
-            (
-                fid,
-                usize::from(u16::from_be_bytes([apdu.p1 & 0x7F, apdu.p2])),
-            )
-        };
-        let Some(file) = self.fs.file(fid) else {
-            return SW_FILE_NOT_FOUND.to_vec();
-        };
-        if offset >= file.content.len() {
-            return SW_WRONG_OFFSET.to_vec();
-        }
-        let end = (offset + ne).min(file.content.len());
-        let data = file.content[offset..end].to_vec();
-        let sw = if data.len() < ne {
-            SW_END_OF_FILE
-        } else {
-            SW_OK
-        };
-        with_sw(data, sw)
+/// Lets the inspection library talk to a session directly (tests, benchmarks).
+impl ChipTransport for ChipSession {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, torii_icao::TransportError> {
+        Ok(ChipSession::transmit(self, apdu))
     }
 }
 
@@ -371,178 +241,87 @@ impl ChipSession {
 mod tests {
     use super::*;
     use crate::scenario::Scenario;
+    use torii_icao::verdict::{Check, Outcome};
 
-    fn session(id: &str) -> ChipSession {
+    fn fs(id: &str) -> (Arc<ChipFs>, Traveler) {
         let s = Scenario::default_scenario().unwrap();
-        ChipSession::new(Arc::new(build(s.traveler(id).unwrap()).unwrap()))
+        let t = s.traveler(id).unwrap().clone();
+        (Arc::new(build(&t).unwrap()), t)
     }
 
-    fn select_aid(chip: &mut ChipSession) {
-        let mut apdu = vec![0x00, 0xA4, 0x04, 0x0C, 0x07];
-        apdu.extend_from_slice(&EMRTD_AID);
-        assert_eq!(chip.transmit(&apdu), SW_OK);
+    fn now() -> std::time::SystemTime {
+        torii_chip_sim::pki::system_time(2026)
     }
 
-    /// Reads a whole file the way a reader does: 4 bytes for the length, then chunks.
-    fn read_file(chip: &mut ChipSession, fid: u16) -> Vec<u8> {
-        let [hi, lo] = fid.to_be_bytes();
-        assert_eq!(
-            chip.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, hi, lo]),
-            SW_OK
-        );
-        let head = chip.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x04]);
-        assert_eq!(&head[4..], SW_OK);
-        let total = {
-            let probe = &head[..4];
-            let len_byte = probe[1];
-            if len_byte & 0x80 == 0 {
-                2 + usize::from(len_byte)
-            } else {
-                let n = usize::from(len_byte & 0x7F);
-                2 + n
-                    + probe[2..2 + n]
-                        .iter()
-                        .fold(0usize, |a, b| a << 8 | usize::from(*b))
-            }
-        };
-        let mut out = Vec::new();
-        while out.len() < total {
-            let want = (total - out.len()).min(0xE0);
-            let [p1, p2] = (out.len() as u16).to_be_bytes();
-            let resp = chip.transmit(&[0x00, 0xB0, p1, p2, want as u8]);
-            assert_eq!(&resp[resp.len() - 2..], SW_OK);
-            out.extend_from_slice(&resp[..resp.len() - 2]);
+    #[test]
+    fn a_full_inspection_is_genuine_with_the_written_trust_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write_trust_store(dir.path()).unwrap();
+        assert!(written.len() >= 2, "{written:?}");
+        let trust = torii_icao::TrustStore::from_dir(dir.path()).unwrap();
+        for id in ["alice", "bruno"] {
+            let (fs, t) = fs(id);
+            let lines = mrz::traveler_mrz(&t).unwrap();
+            let v = torii_icao::inspect(ChipSession::new(fs), &lines, &trust, now());
+            assert!(v.is_genuine(), "{id}: {:?}", v.checks);
+            let doc = v.document().unwrap();
+            assert_eq!(
+                doc.dg1.mrz.concatenated(),
+                format!("{}{}", lines[0], lines[1])
+            );
+            let face = doc.dg2.as_ref().unwrap().faces.first().unwrap();
+            assert_eq!(face.data, face::face_jpeg(id, 0).unwrap());
         }
-        out
     }
 
     #[test]
-    fn ef_com_and_dg1_read_back() {
-        let mut chip = session("alice");
-        select_aid(&mut chip);
-        let com = Tlv::from_bytes(&read_file(&mut chip, FID_EF_COM)).unwrap();
-        assert_eq!(com.tag().to_bytes(), [0x60]);
-        let list = com.find(&Tag::try_from(0x5Cu64).unwrap()).unwrap();
-        assert_eq!(list.value(), &Value::Primitive(vec![0x61, 0x75]));
+    fn an_unknown_csca_and_a_wrong_mrz_fail() {
+        let (fs, t) = fs("alice");
+        let lines = mrz::traveler_mrz(&t).unwrap();
+        let v = torii_icao::inspect(
+            ChipSession::new(fs.clone()),
+            &lines,
+            &torii_icao::TrustStore::new(),
+            now(),
+        );
+        assert!(!v.is_genuine());
+        assert!(matches!(
+            v.outcome(Check::CscaChain),
+            Some(Outcome::Failed { .. })
+        ));
+        let (_, bruno) = self::fs("bruno");
+        let other = mrz::traveler_mrz(&bruno).unwrap();
+        let v = torii_icao::inspect(ChipSession::new(fs), &other, &pki_trust("GBR"), now());
+        assert!(matches!(
+            v.outcome(Check::ChipAccess),
+            Some(Outcome::Failed { .. })
+        ));
+    }
 
-        let dg1 = Tlv::from_bytes(&read_file(&mut chip, FID_DG1)).unwrap();
-        assert_eq!(dg1.tag().to_bytes(), [0x61]);
-        let Value::Primitive(mrz) = dg1
-            .find(&Tag::try_from(0x5F1Fu64).unwrap())
-            .unwrap()
-            .value()
-            .clone()
-        else {
-            panic!("primitive")
-        };
-        let mrz = String::from_utf8(mrz).unwrap();
-        assert_eq!(mrz.len(), 88);
-        assert!(mrz.starts_with("P<GBRTESTWOOD<<ALICE<SAMPLE"));
-        assert!(mrz::verify_td3_line2(&mrz[44..]));
+    fn pki_trust(state: &str) -> torii_icao::TrustStore {
+        pki_for(state).unwrap().trust_store()
     }
 
     #[test]
-    fn dg2_holds_a_19794_5_record_with_a_jpeg() {
-        let mut chip = session("bruno");
-        select_aid(&mut chip);
-        let dg2 = Tlv::from_bytes(&read_file(&mut chip, FID_DG2)).unwrap();
-        assert_eq!(dg2.tag().to_bytes(), [0x75]);
-        let child = |tlv: &Tlv, tag: u64| -> Tlv {
-            let Value::Constructed(children) = tlv.value() else {
-                panic!("constructed")
-            };
-            let tag = Tag::try_from(tag).unwrap();
-            children.iter().find(|c| *c.tag() == tag).unwrap().clone()
-        };
-        let group = child(&dg2, 0x7F61);
-        assert_eq!(child(&group, 0x02).value(), &Value::Primitive(vec![1]));
-        let bit = child(&group, 0x7F60);
-        let bht = child(&bit, 0xA1);
+    fn files_need_access_control() {
+        let (fs, _) = fs("alice");
+        assert_eq!(fs.file(FID_EF_COM).unwrap()[0], 0x60);
+        assert_eq!(fs.file(FID_EF_SOD).unwrap()[0], 0x77);
+        let mut chip = ChipSession::new(fs);
+        let mut select = vec![0x00, 0xA4, 0x04, 0x0C, 0x07];
+        select.extend_from_slice(&EMRTD_AID);
+        assert_eq!(chip.transmit(&select), SW_OK);
         assert_eq!(
-            child(&bht, 0x88).value(),
-            &Value::Primitive(vec![0x00, 0x08])
-        );
-        let Value::Primitive(rec) = child(&bit, 0x5F2E).value().clone() else {
-            panic!("primitive")
-        };
-        assert_eq!(&rec[0..8], b"FAC\x00010\x00");
-        assert_eq!(
-            u32::from_be_bytes([rec[8], rec[9], rec[10], rec[11]]) as usize,
-            rec.len()
-        );
-        assert_eq!(u16::from_be_bytes([rec[12], rec[13]]), 1);
-        assert_eq!(
-            u32::from_be_bytes([rec[14], rec[15], rec[16], rec[17]]) as usize,
-            rec.len() - 14
-        );
-        assert_eq!(rec[34], 1, "full frontal");
-        assert_eq!(rec[35], 0, "JPEG");
-        assert_eq!(&rec[46..48], &[0xFF, 0xD8]);
-    }
-
-    #[test]
-    fn status_words() {
-        let mut chip = session("alice");
-        // Before the application is selected, nothing is found; EF.CardAccess is absent.
-        assert_eq!(
-            chip.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x01, 0x1C]),
-            SW_FILE_NOT_FOUND
-        );
-        assert_eq!(
-            chip.transmit(&[0x00, 0xA4, 0x04, 0x0C, 0x02, 0xA0, 0x00]),
-            SW_FILE_NOT_FOUND
+            chip.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x01, 0x1E]),
+            SW_SECURITY_STATUS
         );
         assert_eq!(
             chip.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x04]),
-            SW_NO_CURRENT_EF
+            SW_SECURITY_STATUS
         );
-        select_aid(&mut chip);
-        assert_eq!(
-            chip.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x01, 0x05]),
-            SW_FILE_NOT_FOUND
-        );
-        assert_eq!(
-            chip.transmit(&[0x00, 0xA4, 0x02, 0x0C, 0x02, 0x01, 0x1E]),
-            SW_OK
-        );
-        // Offsets past the end, missing Le, Le=00 and a short last chunk.
-        assert_eq!(
-            chip.transmit(&[0x00, 0xB0, 0x7F, 0x00, 0x04]),
-            SW_WRONG_OFFSET
-        );
-        assert_eq!(chip.transmit(&[0x00, 0xB0, 0x00, 0x00]), SW_WRONG_LENGTH);
-        let all = chip.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x00]);
-        assert_eq!(&all[all.len() - 2..], SW_END_OF_FILE);
-        let com_len = all.len() - 2;
-        let tail = chip.transmit(&[0x00, 0xB0, 0x00, 0x02, 0x00]);
-        assert_eq!(tail.len() - 2, com_len - 2);
-        // Short EF id read of DG1.
-        let sfi = chip.transmit(&[0x00, 0xB0, 0x81, 0x00, 0x02]);
-        assert_eq!(sfi, [0x61, 0x5B, 0x90, 0x00]);
-        // Garbage.
-        assert_eq!(chip.transmit(&[]), SW_WRONG_LENGTH);
         assert_eq!(chip.transmit(&[0x00, 0xA4]), SW_WRONG_LENGTH);
-        assert_eq!(
-            chip.transmit(&[0x00, 0xCA, 0x00, 0x00, 0x00]),
-            SW_INS_NOT_SUPPORTED
-        );
-        assert_eq!(
-            chip.transmit(&[0x0C, 0xB0, 0x00, 0x00, 0x00]),
-            SW_SM_NOT_SUPPORTED
-        );
-        assert_eq!(
-            chip.transmit(&[0x80, 0xB0, 0x00, 0x00, 0x00]),
-            SW_CLA_NOT_SUPPORTED
-        );
-        assert_eq!(
-            chip.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x05, 1, 2]),
-            SW_WRONG_LENGTH
-        );
-        assert_eq!(
-            chip.transmit(&[0x00, 0xB0, 0x00, 0x00, 0x00, 0x01, 0x00]),
-            SW_WRONG_LENGTH
-        );
-        assert_eq!(chip.transmit(&[0x00, 0xA4, 0x07, 0x0C]), SW_WRONG_P1P2);
+        let challenge = chip.transmit(&[0x00, 0x84, 0x00, 0x00, 0x08]);
+        assert_eq!((challenge.len(), &challenge[8..]), (10, &SW_OK[..]));
     }
 
     #[test]

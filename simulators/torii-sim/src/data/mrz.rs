@@ -113,8 +113,32 @@ pub fn td3(f: &Td3Fields<'_>) -> Result<[String; 2], MrzError> {
     Ok([line1, line2])
 }
 
-/// The MRZ of a traveler's current passport.
+/// The MRZ printed on the data page of a traveler's current passport, as the document
+/// reader reads it optically. With `passport.mrz_corrupt` the document number's check
+/// digit is wrong (see [`corrupt_check_digit`]); [`chip_mrz`] stays true.
 pub fn traveler_mrz(t: &Traveler) -> Result<[String; 2], MrzError> {
+    let mut lines = chip_mrz(t)?;
+    if t.passport.mrz_corrupt {
+        corrupt_check_digit(&mut lines);
+    }
+    Ok(lines)
+}
+
+/// Replaces the document number's check digit (line 2, position 10) with the next digit:
+/// the MRZ then fails its check digits.
+pub fn corrupt_check_digit(lines: &mut [String; 2]) {
+    let line2 = &mut lines[1];
+    if let Some(c) = line2.chars().nth(9) {
+        let wrong = match c.to_digit(10) {
+            Some(d) => char::from(b'0' + ((d + 1) % 10) as u8),
+            None => '0',
+        };
+        line2.replace_range(9..10, wrong.encode_utf8(&mut [0; 4]));
+    }
+}
+
+/// The true MRZ of a traveler's current passport, as written in the chip's DG1.
+pub fn chip_mrz(t: &Traveler) -> Result<[String; 2], MrzError> {
     td3(&Td3Fields {
         document_code: "P",
         issuing_state: t.issuing_state(),
@@ -155,6 +179,22 @@ pub fn verify_td3_line2(line2: &str) -> bool {
 mod tests {
     use super::*;
     use crate::scenario::Scenario;
+
+    #[test]
+    fn a_corrupt_mrz_fails_its_check_digits_but_the_chip_keeps_the_true_one() {
+        let s = Scenario::default_scenario().unwrap();
+        let mut t = s.traveler("alice").unwrap().clone();
+        let good = traveler_mrz(&t).unwrap();
+        assert!(verify_td3_line2(&good[1]));
+        t.passport.mrz_corrupt = true;
+        let bad = traveler_mrz(&t).unwrap();
+        assert!(!verify_td3_line2(&bad[1]));
+        assert_eq!(bad[0], good[0]);
+        assert_eq!(bad[1].len(), 44);
+        let differing = (0..44).filter(|&i| bad[1].as_bytes()[i] != good[1].as_bytes()[i]);
+        assert_eq!(differing.collect::<Vec<_>>(), vec![9]);
+        assert_eq!(chip_mrz(&t).unwrap(), good);
+    }
 
     #[test]
     fn check_digits_follow_icao_9303() {

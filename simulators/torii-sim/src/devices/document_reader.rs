@@ -4,7 +4,8 @@
 //!   it is taken away.
 //! - `ReadMrz` → `Mrz { lines }` (TD3, 2×44); `MediaAbsent` with no passport.
 //! - `ChipConnect` → `Atr`; `ChipTransmit { apdu }` → `Apdu { response }` (see
-//!   [`crate::data::chip_fs`] for the APDUs); `ChipDisconnect` → `Done`.
+//!   [`crate::data::chip_fs`] for the APDUs: a `torii-chip-sim` chip with PACE, BAC,
+//!   secure messaging and a signed SOD); `ChipDisconnect` → `Done`.
 //!   No passport: `MediaAbsent`. A passport **without a chip**: `NotSupported` (no chip
 //!   answers the RF field; distinct from `MediaDamaged`, which is left to fault
 //!   injection). `ChipTransmit` before `ChipConnect`: `InvalidArgument`.

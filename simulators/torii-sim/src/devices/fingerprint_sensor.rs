@@ -8,7 +8,7 @@
 //!   - `genuine`: the placing traveler's own finger at that position (read as poor for a
 //!     traveler whose `finger_condition` is `poor`);
 //!   - `impostor`: somebody else's finger;
-//!   - `poor`: the traveler's finger, few minutiae, quality ≤ 30.
+//!   - `poor`: the traveler's finger, few minutiae, finger quality 5..=15.
 //!
 //!   `want_image` is accepted but finger images (19794-4) are not simulated: `image` is
 //!   always empty. An empty or duplicated finger list, or more than 10 fingers:

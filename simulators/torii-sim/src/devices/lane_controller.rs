@@ -220,6 +220,18 @@ pub(crate) fn second_person(shared: &Shared) -> Result<Value, ActionError> {
     Ok(result)
 }
 
+/// Everybody leaves every zone (between scripted travelers).
+pub(crate) fn empty_zones(shared: &Shared) {
+    {
+        let mut world = shared.world();
+        let s = &mut world.lane_controller;
+        for zone in [Zone::Entry, Zone::Lane, Zone::Exit] {
+            set_count(shared, s, zone, 0);
+        }
+    }
+    shared.notify();
+}
+
 pub(crate) fn fire_alarm(shared: &Shared, active: bool) -> Result<Value, ActionError> {
     {
         let mut world = shared.world();

@@ -86,6 +86,8 @@ pub struct TransactionRecord {
     /// The rule or step that decided a referral (e.g. `card-validity-on-chip`).
     pub decided_by: Option<String>,
     pub identification: Option<Identification>,
+    /// The passport chip's verdict (passports only).
+    pub chip: Option<crate::flow::ChipCheck>,
     pub nationality: Option<String>,
     pub passport_number: Option<String>,
     pub card_number: Option<String>,

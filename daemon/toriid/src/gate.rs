@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, watch};
 use torii_core::flow::{
-    Clock, DeviceFailure, Engine, FingerDecision, FingerprintVerifier, GateDevices, GateInput,
-    GateStatus, MrzChecker, MrzIdentity, Ports, SystemClock, Verification,
+    ChipCheck, Clock, DeviceFailure, DocumentInspector, Engine, FingerDecision,
+    FingerprintVerifier, GateDevices, GateInput, GateStatus, MrzChecker, MrzIdentity, Ports,
+    SystemClock, Verification,
 };
 use torii_core::record::{Comparison, RecordSink, TransactionRecord};
 use torii_core::registry::{EnrolledFinger, RegistryStore, mrz_name};
@@ -37,6 +38,8 @@ pub enum GateError {
     Import { path: String, reason: String },
     #[error("card issuer key {path}: {reason}")]
     IssuerKey { path: String, reason: String },
+    #[error("document trust store: {0}")]
+    TrustStore(String),
 }
 
 /// The running gate, for the API commands.
@@ -117,10 +120,22 @@ pub fn start(
             tracing::warn!(class = %class, "more than one enabled device of this class; the gate uses one of them");
         }
     }
+    let trust = match &config.documents.trust_store {
+        Some(dir) => {
+            let store = torii_icao::TrustStore::from_dir(dir)
+                .map_err(|e| GateError::TrustStore(e.to_string()))?;
+            Some(Arc::new(store))
+        }
+        None => {
+            tracing::warn!("no documents.trust_store configured: passport chips are not verified");
+            None
+        }
+    };
+    let document_reader = by_class.get(&DeviceClass::DocumentReader).cloned();
     let records = Arc::new(RecentRecords::default());
     let ports = Ports {
         devices: LaneDevices {
-            registry: devices,
+            registry: devices.clone(),
             by_class,
         },
         registry,
@@ -128,6 +143,11 @@ pub fn start(
             policy: torii_matcher::policy::Policy::default(),
         }),
         mrz: Arc::new(IcaoMrz),
+        inspector: Arc::new(ChipInspector {
+            devices: devices.clone(),
+            document_reader,
+            trust,
+        }),
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         sink: records.clone(),
         card_issuer,
@@ -228,6 +248,103 @@ impl MrzChecker for IcaoMrz {
             nationality: mrz.nationality,
             birth_yymmdd: mrz.date_of_birth,
             expiry,
+        })
+    }
+}
+
+/// ICAO 9303 inspection of the chip (PACE or BAC, passive authentication, DG1 against
+/// the printed MRZ) through the document reader's driver. torii-icao is synchronous, so
+/// it runs on a blocking thread whose transport sends each APDU as a device call.
+pub struct ChipInspector {
+    devices: Arc<DeviceRegistry>,
+    document_reader: Option<String>,
+    trust: Option<Arc<torii_icao::TrustStore>>,
+}
+
+struct DeviceTransport {
+    device: Arc<dyn crate::registry::DeviceHandle>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl torii_icao::ChipTransport for DeviceTransport {
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, torii_icao::TransportError> {
+        let call = self.device.call(Request::ChipTransmit {
+            apdu: apdu.to_vec(),
+        });
+        match self.runtime.block_on(call) {
+            Ok(Response::Apdu { response }) => Ok(response),
+            Ok(_) => Err(torii_icao::TransportError::Lost("unexpected answer".into())),
+            Err(e) if e.status() == Status::MediaAbsent => Err(torii_icao::TransportError::NoCard),
+            Err(e) => Err(torii_icao::TransportError::Lost(e.to_string())),
+        }
+    }
+}
+
+impl DocumentInspector for ChipInspector {
+    fn inspect<'a>(
+        &'a self,
+        mrz_lines: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ChipCheck> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(trust) = self.trust.clone() else {
+                return ChipCheck::NotChecked {
+                    why: "no trust store configured".into(),
+                };
+            };
+            let device = match self
+                .document_reader
+                .as_deref()
+                .map(|id| self.devices.handle(id))
+            {
+                Some(Ok(device)) => device,
+                _ => {
+                    return ChipCheck::Refused {
+                        code: "DOC_CHIP_ACCESS_FAILED".into(),
+                    };
+                }
+            };
+            match device.call(Request::ChipConnect).await {
+                Ok(_) => {}
+                Err(e) if matches!(e.status(), Status::NotSupported) => return ChipCheck::NoChip,
+                Err(e) => {
+                    tracing::warn!(status = %e.status(), "passport chip could not be powered");
+                    return ChipCheck::Refused {
+                        code: "DOC_CHIP_ACCESS_FAILED".into(),
+                    };
+                }
+            }
+            let lines = mrz_lines.to_vec();
+            let transport = DeviceTransport {
+                device: device.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            let verdict = tokio::task::spawn_blocking(move || {
+                torii_icao::inspect(transport, &lines, &trust, std::time::SystemTime::now())
+            })
+            .await;
+            let _ = device.call(Request::ChipDisconnect).await;
+            match verdict {
+                Ok(verdict) if verdict.is_genuine() => ChipCheck::Genuine {
+                    access: verdict
+                        .access
+                        .map(|a| format!("{a:?}").to_lowercase())
+                        .unwrap_or_default(),
+                },
+                Ok(verdict) => {
+                    let code = verdict
+                        .reasons()
+                        .first()
+                        .map(|r| r.as_str())
+                        .unwrap_or("DOC_UNVERIFIED");
+                    tracing::warn!(code, apdus = verdict.apdus, "passport chip refused");
+                    ChipCheck::Refused {
+                        code: code.to_owned(),
+                    }
+                }
+                Err(_) => ChipCheck::Refused {
+                    code: "DOC_INSPECTION_FAILED".into(),
+                },
+            }
         })
     }
 }

@@ -223,6 +223,24 @@ pub struct Passport {
     /// tampered page); the chip's DG1 keeps the true MRZ.
     #[serde(default)]
     pub mrz_corrupt: bool,
+    /// A forged, altered or cloned chip (passive authentication must fail):
+    /// "tampered-dg1", "tampered-dg2", "wrong-ds", "unknown-csca", "expired-ds",
+    /// "mrz-mismatch", "issuer-mismatch".
+    #[serde(default)]
+    pub chip_fault: Option<ChipFault>,
+}
+
+/// Chip fault modes a scenario can give a passport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipFault {
+    TamperedDg1,
+    TamperedDg2,
+    WrongDs,
+    UnknownCsca,
+    ExpiredDs,
+    MrzMismatch,
+    IssuerMismatch,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

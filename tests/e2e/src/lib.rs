@@ -216,6 +216,18 @@ impl Gate {
         }
     }
 
+    /// Takes the lane into maintenance (as an engineer does before working on devices by
+    /// hand): the gate flow then leaves presented documents and cards alone.
+    pub fn maintenance(&self) {
+        self.toriictl(&["mode", "maintenance"])
+            .expect("toriictl mode maintenance");
+        self.wait_for("maintenance mode", |g| {
+            g.toriictl(&["gate"])
+                .map(|gate| gate["mode"] == "maintenance")
+                .unwrap_or(false)
+        });
+    }
+
     pub fn status(&self) -> Result<Value, (i32, String)> {
         self.toriictl(&["status"])
     }

@@ -53,6 +53,9 @@ fn every_device_class_works_from_the_daemon_through_its_sim_driver_and_simulator
     assert_eq!(gate.device("camera")["isolation"], "process");
     assert_eq!(gate.device("document-reader")["isolation"], "in-process");
 
+    // Maintenance mode: the gate flow must not act on what the test presents.
+    gate.maintenance();
+
     // Document reader: presence event, MRZ, and the chip's file system.
     gate.sim(&["present-passport", "alice"]);
     gate.wait_for("document present", |g| {

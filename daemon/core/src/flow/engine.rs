@@ -9,8 +9,8 @@ use torii_sdk::model::{
 use uuid::Uuid;
 
 use super::{
-    DeviceFailure, FingerDecision, FlowConfig, GateDevices, GateInput, GateStatus, LastTransaction,
-    Mode, MrzIdentity, Ports, Referral,
+    ChipCheck, DeviceFailure, FingerDecision, FlowConfig, GateDevices, GateInput, GateStatus,
+    LastTransaction, Mode, MrzIdentity, Ports, Referral,
 };
 use crate::card;
 use crate::reason::ReasonCode;
@@ -317,6 +317,7 @@ impl<D: GateDevices> Engine<D> {
                 outcome: Outcome::Admitted,
                 decided_by: None,
                 identification: None,
+                chip: None,
                 nationality: None,
                 passport_number: None,
                 card_number: None,
@@ -416,6 +417,14 @@ impl<D: GateDevices> Engine<D> {
                     tracing::info!(problem = %why, "MRZ refused");
                     Referral::new(ReasonCode::DocumentUnreadable, "mrz-check")
                 })?;
+                // The chip is not genuine until passive authentication succeeds; a chip
+                // that fails any check refers the traveler, whatever the MRZ says.
+                let chip = self.inspect_chip(&lines).await?;
+                tracing::info!(chip = ?chip, "passport chip inspected");
+                tx.record.chip = Some(chip.clone());
+                if let ChipCheck::Refused { code } = chip {
+                    return Err(Referral::new(ReasonCode::DocumentChipInvalid, code));
+                }
                 PresentedPassport {
                     holder_key: Some(holder_key(
                         &identity.nationality,
@@ -852,6 +861,30 @@ impl<D: GateDevices> Engine<D> {
         };
         let (input, referral) = aborted;
         self.ports.devices.cancel(class);
+        self.apply_abort_side_effects(&input).await;
+        Err(referral)
+    }
+
+    /// Runs the chip inspection while the lane keeps being watched.
+    async fn inspect_chip(&mut self, lines: &[String]) -> Flow<ChipCheck> {
+        let aborted = {
+            let inspection = self.ports.inspector.inspect(lines);
+            tokio::pin!(inspection);
+            loop {
+                tokio::select! {
+                    verdict = &mut inspection => return Ok(verdict),
+                    input = self.inputs.recv() => {
+                        let Some(input) = input else { return Err(Referral::new(ReasonCode::OutOfService, "shutdown")) };
+                        self.lane.observe(&input);
+                        if let Some(referral) = abort_reason(&input, self.mode) {
+                            break (input, referral);
+                        }
+                    }
+                }
+            }
+        };
+        let (input, referral) = aborted;
+        self.ports.devices.cancel(DeviceClass::DocumentReader);
         self.apply_abort_side_effects(&input).await;
         Err(referral)
     }

@@ -124,6 +124,30 @@ pub trait MrzChecker: Send + Sync {
     fn check(&self, lines: &[String]) -> Result<MrzIdentity, String>;
 }
 
+/// The passport chip's verdict (ICAO 9303 inspection: access, passive authentication,
+/// DG1 against the optically read MRZ, issuer against the signer's country).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "chip")]
+pub enum ChipCheck {
+    /// Every check passed; `access` is the protocol used (PACE or BAC).
+    Genuine { access: String },
+    /// The passport has no chip: the MRZ alone identifies the traveler.
+    NoChip,
+    /// The gate is not configured to verify chips (no trust store).
+    NotChecked { why: String },
+    /// A check failed: forged, altered or cloned. `code` is the inspection's reason
+    /// code (e.g. `DOC_DG_HASH_MISMATCH`).
+    Refused { code: String },
+}
+
+pub trait DocumentInspector: Send + Sync {
+    /// Inspects the chip of the passport on the reader, given its optically read MRZ.
+    fn inspect<'a>(
+        &'a self,
+        mrz_lines: &'a [String],
+    ) -> std::pin::Pin<Box<dyn Future<Output = ChipCheck> + Send + 'a>>;
+}
+
 pub trait Clock: Send + Sync {
     fn now(&self) -> OffsetDateTime;
 }
@@ -237,6 +261,7 @@ pub struct Ports<D: GateDevices> {
     pub registry: Arc<dyn Registry>,
     pub verifier: Arc<dyn FingerprintVerifier>,
     pub mrz: Arc<dyn MrzChecker>,
+    pub inspector: Arc<dyn DocumentInspector>,
     pub clock: Arc<dyn Clock>,
     pub sink: Arc<dyn RecordSink>,
     /// The card issuer's key, to verify card chip data.

@@ -149,6 +149,18 @@ impl MrzChecker for FakeMrz {
     }
 }
 
+struct FakeInspector(ChipCheck);
+
+impl DocumentInspector for FakeInspector {
+    fn inspect<'a>(
+        &'a self,
+        _lines: &'a [String],
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ChipCheck> + Send + 'a>> {
+        let verdict = self.0.clone();
+        Box::pin(async move { verdict })
+    }
+}
+
 struct FixedClock;
 
 impl Clock for FixedClock {
@@ -193,6 +205,22 @@ fn start(
     decisions: &[FingerDecision],
     change: impl FnOnce(&mut crate::registry::Registration, &mut CardData),
 ) -> Harness {
+    start_with_chip(
+        lane_kind,
+        decisions,
+        change,
+        ChipCheck::Genuine {
+            access: "pace".into(),
+        },
+    )
+}
+
+fn start_with_chip(
+    lane_kind: crate::rules::Lane,
+    decisions: &[FingerDecision],
+    change: impl FnOnce(&mut crate::registry::Registration, &mut CardData),
+    chip: ChipCheck,
+) -> Harness {
     let mut registration = alice();
     registration.ed_card = Some(complete_ed_card());
     let mut card = card_data();
@@ -217,6 +245,7 @@ fn start(
             decisions.iter().copied().collect(),
         ))),
         mrz: Arc::new(FakeMrz),
+        inspector: Arc::new(FakeInspector(chip)),
         clock: Arc::new(FixedClock),
         sink: sink.clone(),
         card_issuer: *test_issuer().verifying_key(),
@@ -708,4 +737,30 @@ async fn out_of_service_ignores_travelers_and_an_officer_can_stop_a_transaction(
         referred(&gate.finished().await),
         Some(ReasonCode::OutOfService)
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_chip_that_fails_inspection_is_refused_whatever_the_mrz_says() {
+    let mut gate = start_with_chip(
+        crate::rules::Lane::Entry,
+        &[],
+        |_, _| {},
+        ChipCheck::Refused {
+            code: "DOC_DG_HASH_MISMATCH".into(),
+        },
+    );
+    gate.entry_until(Step::Document).await;
+    let record = gate.finished().await;
+    assert_eq!(referred(&record), Some(ReasonCode::DocumentChipInvalid));
+    assert_eq!(record.decided_by.as_deref(), Some("DOC_DG_HASH_MISMATCH"));
+    assert!(!gate.exit_opened());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_passport_without_a_chip_goes_on_with_its_mrz() {
+    let mut gate = start_with_chip(crate::rules::Lane::Entry, &[], |_, _| {}, ChipCheck::NoChip);
+    gate.entry_until(Step::Done).await;
+    let record = gate.finished().await;
+    assert_eq!(record.outcome, Outcome::Admitted);
+    assert_eq!(record.chip, Some(ChipCheck::NoChip));
 }

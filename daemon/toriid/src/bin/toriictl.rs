@@ -59,6 +59,20 @@ enum Cmd {
         op: String,
         args: Vec<String>,
     },
+    /// The gate's live state: mode, current step, last outcome.
+    Gate,
+    /// Put the gate in service, out of service, or into maintenance (officer access).
+    Mode {
+        #[arg(value_parser = ["in-service", "out-of-service", "maintenance"])]
+        mode: String,
+    },
+    /// Recent transactions, newest first (no personal data).
+    Transactions {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One transaction's full record (personal data: socket only).
+    Transaction { id: String },
 }
 
 /// Where toriid is.
@@ -232,6 +246,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 Some(body),
             )
         }
+        Cmd::Gate => (Method::GET, "/api/v1/gate".to_owned(), None),
+        Cmd::Mode { mode } => (
+            Method::POST,
+            "/api/v1/gate/mode".to_owned(),
+            Some(serde_json::json!({ "mode": mode }).to_string()),
+        ),
+        Cmd::Transactions { limit } => (
+            Method::GET,
+            format!("/api/v1/transactions?limit={limit}"),
+            None,
+        ),
+        Cmd::Transaction { id } => (
+            Method::GET,
+            format!("/api/v1/transactions/{}", path_segment(id)?),
+            None,
+        ),
     };
     let (status, body) = send(&target, method, &path, body).await?;
 
@@ -265,6 +295,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Devices => print_devices(&decode::<Vec<DeviceView>>(&body)?),
         Cmd::Device { .. } => print_device(&decode(&body)?),
         Cmd::Call { .. } => print_call(&decode(&body)?),
+        // Line-oriented JSON is the clearest human form of these views for now.
+        Cmd::Gate | Cmd::Mode { .. } | Cmd::Transactions { .. } | Cmd::Transaction { .. } => {
+            let value: serde_json::Value = decode(&body)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&value).unwrap_or_default()
+            );
+        }
     }
     Ok(())
 }
@@ -468,6 +506,14 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
     use torii_sdk::model::{Door, DoorCommand};
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        assert!(Cli::try_parse_from(["toriictl", "mode", "maintenance"]).is_ok());
+        assert!(Cli::try_parse_from(["toriictl", "mode", "party"]).is_err());
+    }
 
     #[test]
     fn shorthand_and_raw_json_make_the_same_request() {

@@ -180,9 +180,22 @@ pub fn build(traveler: &Traveler) -> Result<ChipFs, ChipFsError> {
     let jpeg = face::face_jpeg(&traveler.id, 0)?;
     let record = facial_record(&jpeg, face::WIDTH, face::HEIGHT, traveler.sex)?;
     let pki = pki_for(traveler.issuing_state())?;
+    use crate::scenario::ChipFault;
+    use torii_chip_sim::Fault;
+    let faults = match traveler.passport.chip_fault {
+        None => Vec::new(),
+        Some(ChipFault::TamperedDg1) => vec![Fault::TamperedDg(1)],
+        Some(ChipFault::TamperedDg2) => vec![Fault::TamperedDg(2)],
+        Some(ChipFault::WrongDs) => vec![Fault::WrongDs],
+        Some(ChipFault::UnknownCsca) => vec![Fault::UnknownCsca],
+        Some(ChipFault::ExpiredDs) => vec![Fault::ExpiredDs],
+        Some(ChipFault::MrzMismatch) => vec![Fault::MrzMismatch],
+        Some(ChipFault::IssuerMismatch) => vec![Fault::IssuerMismatch],
+    };
     let config = ChipConfig {
         mrz: format!("{}\n{}", lines[0], lines[1]),
         face_record: Some(record),
+        faults,
         ..ChipConfig::default()
     };
     Ok(ChipFs {

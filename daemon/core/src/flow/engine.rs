@@ -972,7 +972,7 @@ fn abort_reason(input: &GateInput, mode: Mode) -> Option<Referral> {
 
 /// `TTP1:<card number>:<registered passport number>:<nationality>`: the QR sticker next
 /// to the "registered" stamp. Anything else is not a torii registration code.
-pub(crate) fn parse_registration_qr(payload: &[u8]) -> Option<PresentedPassport> {
+pub fn parse_registration_qr(payload: &[u8]) -> Option<PresentedPassport> {
     let text = std::str::from_utf8(payload).ok()?;
     let mut parts = text.split(':');
     let (tag, card, passport, nationality) =

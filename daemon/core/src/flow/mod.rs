@@ -28,7 +28,7 @@ use crate::registry::{EnrolledFinger, Registration};
 use crate::rules::Lane;
 use crate::stay::StayTable;
 
-pub use engine::Engine;
+pub use engine::{Engine, parse_registration_qr};
 
 /// A device call that did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -178,8 +178,28 @@ pub struct DeviceConfig {
     pub isolation: Isolation,
     pub call_timeout: Duration,
     pub enabled: bool,
+    /// When the device is opened: at start, or while a USB device its driver's id table
+    /// lists is plugged in.
+    pub bind: Bind,
     /// The `[devices.<id>.config]` table as JSON, handed to the driver's `open`.
     pub config_json: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bind {
+    /// Opened at start (serial lines, network devices, simulators).
+    Always,
+    /// Opened when a matching USB device appears, closed when it is unplugged.
+    Usb,
+}
+
+/// USB hotplug.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UsbConfig {
+    /// How often the bus is listed.
+    pub poll: Duration,
+    /// A JSON file standing in for the bus (labs and tests without USB hardware).
+    pub fake_bus: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -193,6 +213,7 @@ pub struct Config {
     /// Timeouts, attempts and the period-of-stay table of the sequences.
     pub flow: torii_core::flow::FlowConfig,
     pub documents: DocumentsConfig,
+    pub usb: UsbConfig,
     /// Sorted by id.
     pub devices: Vec<DeviceConfig>,
     /// The files read, in merge order (for `check-config` and the start-up log).

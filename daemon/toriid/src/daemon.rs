@@ -64,6 +64,25 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     let mut background = JoinSet::new();
     open_devices(&config, &registry, &events_tx, &mut background).await;
 
+    // USB-bound devices open when their device is plugged in.
+    let usb_devices: Vec<DeviceConfig> = config
+        .devices
+        .iter()
+        .filter(|d| d.enabled && d.bind == crate::config::Bind::Usb)
+        .cloned()
+        .collect();
+    if !usb_devices.is_empty() {
+        for device in &usb_devices {
+            registry.open_failed(&device.id, "waiting for its USB device");
+        }
+        background.spawn(crate::hotplug::watch(
+            config.clone(),
+            usb_devices,
+            registry.clone(),
+            events_tx.clone(),
+        ));
+    }
+
     // The flow engine starts once the devices are open, so it sees their first events.
     match crate::gate::start(&config, registry.clone()) {
         Ok(Some(gate)) => {
@@ -131,7 +150,7 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     outcome
 }
 
-fn spec(device: &DeviceConfig, config: &Config) -> DeviceSpec {
+pub(crate) fn spec(device: &DeviceConfig, config: &Config) -> DeviceSpec {
     DeviceSpec {
         id: device.id.clone(),
         driver: device.driver.clone(),
@@ -145,7 +164,7 @@ fn spec(device: &DeviceConfig, config: &Config) -> DeviceSpec {
 
 /// One attempt to open a device. A panic in the open path (a driver, or the host)
 /// is turned into an error: one bad device must not take the daemon down.
-async fn open_once(
+pub(crate) async fn open_once(
     spec: DeviceSpec,
     events: mpsc::UnboundedSender<HostEvent>,
 ) -> Result<Device, String> {
@@ -172,7 +191,11 @@ async fn open_devices(
     events: &mpsc::UnboundedSender<HostEvent>,
     background: &mut JoinSet<()>,
 ) {
-    let enabled: Vec<&DeviceConfig> = config.devices.iter().filter(|d| d.enabled).collect();
+    let enabled: Vec<&DeviceConfig> = config
+        .devices
+        .iter()
+        .filter(|d| d.enabled && d.bind == crate::config::Bind::Always)
+        .collect();
     notify::status(&format!("opening {} devices", enabled.len()));
     let mut opening = JoinSet::new();
     for device in enabled {

@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod daemon;
 pub mod gate;
+pub mod hotplug;
 pub mod logging;
 pub mod notify;
 pub mod registry;

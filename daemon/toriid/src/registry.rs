@@ -188,6 +188,25 @@ impl Registry {
         entry.set_health(health)
     }
 
+    /// Removes an opened device (its USB device was unplugged); the entry stays,
+    /// UNAVAILABLE with `why` as its fault. Returns the device to shut down.
+    pub fn detach(
+        &self,
+        id: &str,
+        why: &str,
+    ) -> (Option<Arc<dyn DeviceHandle>>, Option<HealthChange>) {
+        let mut entries = self.write();
+        let Some(entry) = entries.get_mut(id) else {
+            return (None, None);
+        };
+        let device = entry.device.take();
+        let change = entry.set_health(DeviceHealth {
+            restarts: entry.health.restarts,
+            ..unavailable(why)
+        });
+        (device, change)
+    }
+
     /// Records that opening failed: the device stays UNAVAILABLE with the error as fault.
     pub fn open_failed(&self, id: &str, error: &str) -> Option<HealthChange> {
         let mut entries = self.write();
@@ -203,7 +222,13 @@ impl Registry {
         let mut entries = self.write();
         match event {
             HostEvent::Health { device, health } => {
-                entries.get_mut(device)?.set_health(health.clone())
+                let entry = entries.get_mut(device)?;
+                // A detached device (unplugged, shut down) may still report its own
+                // closing; the registry's reason for it being gone stands.
+                if entry.device.is_none() {
+                    return None;
+                }
+                entry.set_health(health.clone())
             }
             HostEvent::Device { device, event } => {
                 let entry = entries.get_mut(device)?;
@@ -219,6 +244,7 @@ impl Registry {
                     Event::MediaRemoved => entry.media_present = Some(false),
                     // The driver's own view; the host's Health events (its
                     // supervision, faults, restarts) arrive separately and win.
+                    Event::StateChanged { .. } if entry.device.is_none() => {}
                     Event::StateChanged { state } => {
                         let health = DeviceHealth {
                             state: *state,
@@ -315,6 +341,7 @@ pub(crate) mod testing {
                     isolation: Isolation::InProcess,
                     call_timeout: Duration::from_secs(3),
                     enabled: true,
+                    bind: crate::config::Bind::Always,
                     config_json: "{}".to_owned(),
                 },
                 info: DriverInfo {

@@ -131,7 +131,7 @@ const CASES: &[Case] = &[
         env: &[],
         origin: Origin::DropIn("20-site.toml"),
         key: "gat",
-        says: "unknown key (expected one of gate, paths, http, log, registry, flow, documents, devices)",
+        says: "unknown key (expected one of gate, paths, http, log, registry, flow, documents, usb, devices)",
     },
     Case {
         name: "port that is not an airport code",
@@ -177,6 +177,15 @@ const CASES: &[Case] = &[
         origin: Origin::DropIn("50-registry.toml"),
         key: "registry.card_issuer_key",
         says: "not a P-256 public key",
+    },
+    Case {
+        name: "a bind mode that does not exist",
+        main_edits: &[],
+        drop_ins: &[("10-vendor.toml", "[devices.camera]\nbind = \"bluetooth\"\n")],
+        env: &[],
+        origin: Origin::DropIn("10-vendor.toml"),
+        key: "devices.camera.bind",
+        says: "expected one of always, usb",
     },
     Case {
         name: "fingerprint attempts out of range",

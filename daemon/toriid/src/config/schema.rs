@@ -58,8 +58,10 @@ pub(crate) const DEVICE: &[(&str, Shape)] = &[
     ("isolation", Shape::Str),
     ("call_timeout_ms", Shape::Int),
     ("enabled", Shape::Bool),
+    ("bind", Shape::Str),
     ("config", Shape::Free),
 ];
+const USB: &[(&str, Shape)] = &[("poll_ms", Shape::Int), ("fake_bus", Shape::Str)];
 pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("gate", Shape::Section(GATE)),
     ("paths", Shape::Section(PATHS)),
@@ -68,6 +70,7 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("registry", Shape::Section(REGISTRY)),
     ("flow", Shape::Section(FLOW)),
     ("documents", Shape::Section(DOCUMENTS)),
+    ("usb", Shape::Section(USB)),
     ("devices", Shape::Devices),
 ];
 

@@ -364,6 +364,21 @@ impl Merged<'_> {
             trust_store: self.optional_path(issues, "documents.trust_store", true),
         };
         let flow = self.flow(issues, gate_id.as_deref().unwrap_or_default(), &port, lane);
+        let poll_ms = self.get::<i64>(issues, "usb.poll_ms").unwrap_or(1000);
+        if !(10..=60_000).contains(&poll_ms) {
+            self.issue(
+                issues,
+                "usb.poll_ms",
+                format!("{poll_ms} is out of range (10 to 60000 ms)"),
+            );
+        }
+        let usb = super::UsbConfig {
+            poll: Duration::from_millis(poll_ms.clamp(10, 60_000) as u64),
+            fake_bus: self
+                .get::<String>(issues, "usb.fake_bus")
+                .filter(|v| !v.is_empty())
+                .map(|v| self.absolute_path(issues, "usb.fake_bus", &v)),
+        };
 
         Some(Config {
             gate: GateConfig {
@@ -384,6 +399,7 @@ impl Merged<'_> {
             registry,
             flow,
             documents,
+            usb,
             devices,
             sources,
         })
@@ -605,6 +621,13 @@ impl Merged<'_> {
                 format!("{timeout_ms} is out of range 1..={MAX_CALL_TIMEOUT_MS}"),
             );
         }
+        let bind = self.string(issues, &key("bind"), "always");
+        let bind = self.one_of(
+            issues,
+            &key("bind"),
+            &bind,
+            &[("always", super::Bind::Always), ("usb", super::Bind::Usb)],
+        );
         let config_json = match self.get::<serde_json::Value>(issues, &key("config")) {
             Some(value @ serde_json::Value::Object(_)) => value.to_string(),
             Some(_) => {
@@ -620,6 +643,7 @@ impl Merged<'_> {
             isolation: isolation?,
             call_timeout: Duration::from_millis(timeout_ms.clamp(1, MAX_CALL_TIMEOUT_MS) as u64),
             enabled,
+            bind: bind?,
             config_json,
             id,
         })

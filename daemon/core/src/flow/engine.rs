@@ -842,51 +842,30 @@ impl<D: GateDevices> Engine<D> {
         class: DeviceClass,
         request: Request,
     ) -> Flow<Result<Response, DeviceFailure>> {
-        let aborted = {
-            let call = self.ports.devices.call(class, request);
-            tokio::pin!(call);
-            loop {
-                tokio::select! {
-                    result = &mut call => return Ok(result),
-                    input = self.inputs.recv() => {
-                        let Some(input) = input else { return Err(Referral::new(ReasonCode::OutOfService, "shutdown")) };
-                        self.lane.observe(&input);
-                        if let Some(referral) = abort_reason(&input, self.mode) {
-                            // Dropping the call here abandons it; the device is told to stop.
-                            break (input, referral);
-                        }
-                    }
-                }
-            }
-        };
-        let (input, referral) = aborted;
-        self.ports.devices.cancel(class);
-        self.apply_abort_side_effects(&input).await;
-        Err(referral)
+        let call = self.ports.devices.call(class, request);
+        let watched = watch_lane(&mut self.inputs, &mut self.lane, self.mode, call).await;
+        self.after_watch(watched, class).await
     }
 
     /// Runs the chip inspection while the lane keeps being watched.
     async fn inspect_chip(&mut self, lines: &[String]) -> Flow<ChipCheck> {
-        let aborted = {
-            let inspection = self.ports.inspector.inspect(lines);
-            tokio::pin!(inspection);
-            loop {
-                tokio::select! {
-                    verdict = &mut inspection => return Ok(verdict),
-                    input = self.inputs.recv() => {
-                        let Some(input) = input else { return Err(Referral::new(ReasonCode::OutOfService, "shutdown")) };
-                        self.lane.observe(&input);
-                        if let Some(referral) = abort_reason(&input, self.mode) {
-                            break (input, referral);
-                        }
-                    }
-                }
+        let inspection = self.ports.inspector.inspect(lines);
+        let watched = watch_lane(&mut self.inputs, &mut self.lane, self.mode, inspection).await;
+        self.after_watch(watched, DeviceClass::DocumentReader).await
+    }
+
+    /// On an abort, the abandoned operation's device is told to stop, and the abort's
+    /// own consequences (doors, light, mode) follow.
+    async fn after_watch<T>(&mut self, watched: Watched<T>, device: DeviceClass) -> Flow<T> {
+        match watched {
+            Watched::Done(value) => Ok(value),
+            Watched::Closed => Err(Referral::new(ReasonCode::OutOfService, "shutdown")),
+            Watched::Aborted(input, referral) => {
+                self.ports.devices.cancel(device);
+                self.apply_abort_side_effects(&input).await;
+                Err(referral)
             }
-        };
-        let (input, referral) = aborted;
-        self.ports.devices.cancel(DeviceClass::DocumentReader);
-        self.apply_abort_side_effects(&input).await;
-        Err(referral)
+        }
     }
 
     /// Waits for an input `accept`s, handling abort conditions; `timeout` is the reason
@@ -944,6 +923,38 @@ impl<D: GateDevices> Engine<D> {
                     .await;
             }
             _ => {}
+        }
+    }
+}
+
+enum Watched<T> {
+    Done(T),
+    /// The input channel closed (shutdown).
+    Closed,
+    /// An input that ends the transaction arrived first.
+    Aborted(GateInput, Referral),
+}
+
+/// Drives `operation` to completion while still reading the lane's inputs, so a fire
+/// alarm or a second person is acted on at once rather than after a long operation.
+async fn watch_lane<T>(
+    inputs: &mut mpsc::Receiver<GateInput>,
+    lane: &mut LaneState,
+    mode: Mode,
+    operation: impl std::future::Future<Output = T>,
+) -> Watched<T> {
+    tokio::pin!(operation);
+    loop {
+        tokio::select! {
+            value = &mut operation => return Watched::Done(value),
+            input = inputs.recv() => {
+                let Some(input) = input else { return Watched::Closed };
+                lane.observe(&input);
+                if let Some(referral) = abort_reason(&input, mode) {
+                    // Returning drops the operation: it is abandoned.
+                    return Watched::Aborted(input, referral);
+                }
+            }
         }
     }
 }

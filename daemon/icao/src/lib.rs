@@ -5,6 +5,7 @@
 //! the data groups only when every check passed.
 
 pub mod apdu;
+pub mod auth;
 pub mod bac;
 pub mod crypto;
 pub mod lds;

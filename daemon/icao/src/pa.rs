@@ -117,6 +117,17 @@ impl HashAlg {
         })
     }
 
+    /// The hash function's OID (NIST / OIW arcs).
+    pub fn oid(self) -> ObjectIdentifier {
+        ObjectIdentifier::new_unwrap(match self {
+            HashAlg::Sha1 => "1.3.14.3.2.26",
+            HashAlg::Sha224 => "2.16.840.1.101.3.4.2.4",
+            HashAlg::Sha256 => "2.16.840.1.101.3.4.2.1",
+            HashAlg::Sha384 => "2.16.840.1.101.3.4.2.2",
+            HashAlg::Sha512 => "2.16.840.1.101.3.4.2.3",
+        })
+    }
+
     pub fn digest(self, data: &[u8]) -> Vec<u8> {
         match self {
             HashAlg::Sha1 => sha1::Sha1::digest(data).to_vec(),
@@ -404,6 +415,16 @@ impl Sod {
 
     pub fn hash_algorithm(&self) -> Result<HashAlg, PaError> {
         HashAlg::from_oid(&self.lso.hash_algorithm.oid)
+    }
+
+    /// Data group numbers the SOD holds a hash for (signed: a chip cannot hide DG14
+    /// or DG15 from the inspection system by leaving them out of EF.COM).
+    pub fn data_groups(&self) -> Vec<u8> {
+        self.lso
+            .data_group_hash_values
+            .iter()
+            .map(|d| d.data_group_number)
+            .collect()
     }
 
     /// Checks one data group's bytes (the whole file) against its hash in the SOD.

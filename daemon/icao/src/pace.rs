@@ -227,10 +227,10 @@ fn der_err(e: der::Error) -> PaceError {
 
 /// SecurityInfo ::= SEQUENCE { protocol OID, requiredData ANY, optionalData ANY OPTIONAL }
 #[derive(Sequence)]
-struct SecurityInfo {
-    protocol: ObjectIdentifier,
-    required_data: Any,
-    optional_data: Option<Any>,
+pub(crate) struct SecurityInfo {
+    pub(crate) protocol: ObjectIdentifier,
+    pub(crate) required_data: Any,
+    pub(crate) optional_data: Option<Any>,
 }
 
 /// Parses EF.CardAccess and returns its PACEInfos (other SecurityInfos are skipped).

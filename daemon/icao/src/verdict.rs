@@ -1,8 +1,10 @@
 //! The document verdict and the inspection sequence (Part 11, App. J.1 order):
-//! chip access (BAC; PACE later) → read EF.COM, DG1, DG2, DG14/DG15, EF.SOD →
-//! Passive Authentication. Data groups are handed out only inside a verdict
-//! whose checks all passed.
+//! chip access (PACE, else BAC) → read EF.COM, DG1, DG2, EF.SOD, DG14/DG15 (when
+//! EF.COM or the SOD lists them) → Passive Authentication → Chip Authentication
+//! (DG14) and Active Authentication (DG15), each only with a PA-verified key. Data
+//! groups are handed out only inside a verdict whose checks all passed.
 
+use crate::auth;
 use crate::bac::{self, BacKeys};
 use crate::lds::{self, Dg1, Dg2, EfCom, RawDataGroup};
 use crate::mrz::{self, Mrz};
@@ -46,6 +48,16 @@ pub enum ReasonCode {
     DgHashMismatch,
     MrzMismatch,
     IssuerMismatch,
+    /// Chip Authentication could not be completed (refused, malformed answer).
+    ChipAuthFailed,
+    /// Active Authentication could not be completed (refused, malformed answer).
+    ActiveAuthFailed,
+    /// The chip does not hold the private key of its PA-verified DG14/DG15 key: a copy
+    /// of a genuine chip's files on another chip.
+    Cloned,
+    /// DG14/DG15 (the CA/AA key) was not verified by Passive Authentication, so the
+    /// protocol was not run: a proof with an unverified key proves nothing.
+    AuthKeyUnverified,
 }
 
 impl ReasonCode {
@@ -63,6 +75,10 @@ impl ReasonCode {
             ReasonCode::DgHashMismatch => "DOC_DG_HASH_MISMATCH",
             ReasonCode::MrzMismatch => "DOC_MRZ_MISMATCH",
             ReasonCode::IssuerMismatch => "DOC_ISSUER_MISMATCH",
+            ReasonCode::ChipAuthFailed => "DOC_CHIP_AUTH_FAILED",
+            ReasonCode::ActiveAuthFailed => "DOC_ACTIVE_AUTH_FAILED",
+            ReasonCode::Cloned => "DOC_CLONED",
+            ReasonCode::AuthKeyUnverified => "DOC_AUTH_KEY_UNVERIFIED",
         }
     }
 }
@@ -161,7 +177,9 @@ impl Default for InspectOptions {
     }
 }
 
-/// Checks required for genuineness (CA/AA are reported but not yet implemented).
+/// Checks required for genuineness. Chip and Active Authentication must not have
+/// failed either: they are `NotPerformed` when the chip has no DG14/DG15 (or uses a
+/// variant not implemented here), which does not make a document not genuine.
 const PA_CHECKS: [Check; 12] = [
     Check::OpticalMrz,
     Check::ChipAccess,
@@ -195,6 +213,14 @@ impl Builder {
             },
         ));
     }
+    fn not_performed(&mut self, c: Check, why: &str) {
+        self.checks.push((
+            c,
+            Outcome::NotPerformed {
+                why: why.to_string(),
+            },
+        ));
+    }
     fn skip_rest(&mut self, why: &str) {
         for c in PA_CHECKS
             .iter()
@@ -211,11 +237,14 @@ impl Builder {
         }
     }
     fn finish(mut self, apdus: usize, data: Option<VerifiedDocument>) -> DocumentVerdict {
-        self.skip_rest("not implemented yet");
+        self.skip_rest("not reached");
         let all_passed = PA_CHECKS.iter().all(|c| {
             self.checks
                 .iter()
                 .any(|(d, o)| d == c && *o == Outcome::Passed)
+        }) && !self.checks.iter().any(|(c, o)| {
+            matches!(c, Check::ChipAuthentication | Check::ActiveAuthentication)
+                && matches!(o, Outcome::Failed { .. })
         });
         DocumentVerdict {
             checks: self.checks,
@@ -444,10 +473,7 @@ pub fn inspect_with<T: ChipTransport>(
     };
     let listed = ef_com.data_groups();
     let mut dgs: Vec<(u8, Vec<u8>)> = vec![(1, dg1_bytes)];
-    let mut wanted: Vec<u8> = vec![14, 15];
-    if options.read_dg2 {
-        wanted.insert(0, 2);
-    }
+    let wanted: Vec<u8> = if options.read_dg2 { vec![2] } else { vec![] };
     for n in wanted.into_iter().filter(|n| listed.contains(n)) {
         match r.read_file(fid::dg(n)) {
             Ok(bytes) => dgs.push((n, bytes)),
@@ -466,6 +492,24 @@ pub fn inspect_with<T: ChipTransport>(
             return b.finish(r.apdus, None);
         }
     };
+    // DG14/DG15 hold the CA/AA keys: read them when EF.COM *or* the (signed) SOD lists
+    // them, so that a chip cannot skip CA/AA by leaving them out of EF.COM.
+    let in_sod = Sod::parse(&sod_bytes)
+        .map(|s| s.data_groups())
+        .unwrap_or_default();
+    for n in [14u8, 15] {
+        if !(listed.contains(&n) || in_sod.contains(&n)) {
+            continue;
+        }
+        match r.read_file(fid::dg(n)) {
+            Ok(bytes) => dgs.push((n, bytes)),
+            Err(e) => {
+                b.fail(Check::ReadFiles, ReasonCode::ChipReadFailed, e);
+                b.skip_rest("files not read");
+                return b.finish(r.apdus, None);
+            }
+        }
+    }
     b.pass(Check::ReadFiles);
 
     // LDS structure (parsed, not yet trusted).
@@ -589,6 +633,94 @@ pub fn inspect_with<T: ChipTransport>(
             },
         )),
     }
+
+    // Chip and Active Authentication, only with keys from data groups that Passive
+    // Authentication verified (signature, chain, validity and the group's own hash).
+    let pa_trusted = [
+        Check::SodStructure,
+        Check::SodSignature,
+        Check::CscaChain,
+        Check::DsValidity,
+        Check::CscaValidity,
+    ]
+    .iter()
+    .all(|c| {
+        b.checks
+            .iter()
+            .any(|(d, o)| d == c && *o == Outcome::Passed)
+    });
+    let group = |n: u8| dgs.iter().find(|(m, _)| *m == n).map(|(_, b)| b.as_slice());
+    let verified = |n: u8, bytes: &[u8]| pa_trusted && sod.check_dg(n, bytes).is_ok();
+    let dg14 = group(14);
+    let parsed14 = dg14.map(auth::parse_dg14);
+    let mut session_lost = false;
+    match (dg14, &parsed14) {
+        (None, _) | (_, None) => b.not_performed(Check::ChipAuthentication, "the chip has no DG14"),
+        (Some(bytes), _) if !verified(14, bytes) => b.fail(
+            Check::ChipAuthentication,
+            ReasonCode::AuthKeyUnverified,
+            "DG14 is not verified by passive authentication: its key proves nothing",
+        ),
+        (_, Some(Err(e))) => b.fail(Check::ChipAuthentication, ReasonCode::ChipAuthFailed, e),
+        (_, Some(Ok(d))) if d.ca_keys.is_empty() && d.unsupported.is_empty() => b.not_performed(
+            Check::ChipAuthentication,
+            "DG14 offers no chip authentication",
+        ),
+        (_, Some(Ok(d))) => {
+            let d = auth::Verified::after_passive_authentication(d.clone());
+            match auth::chip_authenticate(&mut r, &d, random) {
+                Ok(()) => b.pass(Check::ChipAuthentication),
+                Err(auth::AuthError::Unsupported(w)) => {
+                    b.not_performed(Check::ChipAuthentication, &format!("not supported: {w}"))
+                }
+                Err(e @ auth::AuthError::KeyMismatch(_)) => {
+                    session_lost = true;
+                    b.fail(Check::ChipAuthentication, ReasonCode::Cloned, e)
+                }
+                Err(e) => {
+                    session_lost = true;
+                    b.fail(Check::ChipAuthentication, ReasonCode::ChipAuthFailed, e)
+                }
+            }
+        }
+    }
+    match group(15) {
+        None => b.not_performed(Check::ActiveAuthentication, "the chip has no DG15"),
+        Some(bytes) if !verified(15, bytes) => b.fail(
+            Check::ActiveAuthentication,
+            ReasonCode::AuthKeyUnverified,
+            "DG15 is not verified by passive authentication: its key proves nothing",
+        ),
+        Some(_) if session_lost => b.not_performed(
+            Check::ActiveAuthentication,
+            "the secure messaging session ended with the failed chip authentication",
+        ),
+        Some(bytes) => match auth::parse_dg15(bytes) {
+            Err(e) => b.fail(Check::ActiveAuthentication, ReasonCode::ActiveAuthFailed, e),
+            Ok(spki) => {
+                // The AA hash comes from DG14 only if PA verified DG14 too.
+                let hash = match (dg14, &parsed14) {
+                    (Some(d), Some(Ok(p))) if verified(14, d) => p.aa_hash,
+                    _ => None,
+                };
+                let key = auth::Verified::after_passive_authentication(auth::AaKey {
+                    spki,
+                    hash: hash.unwrap_or(pa::HashAlg::Sha256),
+                });
+                match auth::active_authenticate(&mut r, &key, random) {
+                    Ok(()) => b.pass(Check::ActiveAuthentication),
+                    Err(auth::AuthError::Unsupported(w)) => {
+                        b.not_performed(Check::ActiveAuthentication, &format!("not supported: {w}"))
+                    }
+                    Err(e @ auth::AuthError::KeyMismatch(_)) => {
+                        b.fail(Check::ActiveAuthentication, ReasonCode::Cloned, e)
+                    }
+                    Err(e) => b.fail(Check::ActiveAuthentication, ReasonCode::ActiveAuthFailed, e),
+                }
+            }
+        },
+    }
+
     let data = dg1.map(|dg1| VerifiedDocument {
         ef_com,
         dg1,

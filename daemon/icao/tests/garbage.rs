@@ -48,6 +48,10 @@ fn all_parsers(b: &[u8]) {
     let _ = lds::parse_dg2(b);
     let _ = lds::parse_iso19794_5(b);
     let _ = lds::parse_raw(15, b);
+    if let Ok(d) = torii_icao::auth::parse_dg14(b) {
+        let _ = d.choose();
+    }
+    let _ = torii_icao::auth::parse_dg15(b);
     let _ = tlv::parse_one(b);
     let _ = torii_icao::apdu::Command::parse(b);
     if let Ok(s) = pa::Sod::parse(b) {
@@ -65,15 +69,24 @@ fn random_and_mutated_inputs_never_panic() {
     let sim = ChipSim::new(
         &ChipConfig {
             face_bytes: 300,
+            dg14: true,
+            dg15: true,
             ..ChipConfig::default()
         },
         &pki,
     )
     .unwrap();
-    let mut seeds: Vec<Vec<u8>> = [fid::EF_COM, fid::dg(1), fid::dg(2), fid::EF_SOD]
-        .iter()
-        .map(|f| sim.file(*f).unwrap().to_vec())
-        .collect();
+    let mut seeds: Vec<Vec<u8>> = [
+        fid::EF_COM,
+        fid::dg(1),
+        fid::dg(2),
+        fid::dg(14),
+        fid::dg(15),
+        fid::EF_SOD,
+    ]
+    .iter()
+    .map(|f| sim.file(*f).unwrap().to_vec())
+    .collect();
     seeds.push(torii_chip_sim::SPECIMEN_TD3.as_bytes().to_vec());
     // A valid protected response for the SM parser's seed.
     let mut card = SecureMessaging::tdes([1; 16], [2; 16], [0; 8]);

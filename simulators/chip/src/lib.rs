@@ -5,14 +5,18 @@
 //! against it in-process.
 
 pub mod pki;
+pub mod vpcd;
 
 /// The inspection library this simulator is built on (re-exported so that users of
 /// the simulator reach the same types without a second dependency line).
 pub use torii_icao;
 
+use p256::ecdsa::SigningKey;
 use sha2::{Digest, Sha256};
+use signature::Signer;
 use std::collections::BTreeMap;
 use torii_icao::apdu::{Command, Response};
+use torii_icao::auth::{self, ChipAuthInfo, ChipAuthKey};
 use torii_icao::bac::{self, BacKeys};
 use torii_icao::crypto;
 use torii_icao::lds::build;
@@ -45,6 +49,18 @@ pub enum Fault {
     BacOnly,
     /// PACE only: GET CHALLENGE / EXTERNAL AUTHENTICATE (BAC) are refused (6D00).
     PaceOnly,
+    /// A clone: every file (DG14, DG15, SOD) copied from a genuine chip, but the chip
+    /// computes CA and AA with its own keys (it cannot extract the genuine ones).
+    ClonedChip,
+    /// DG14 replaced by one with the clone's own CA key (which the chip does hold);
+    /// the SOD is the genuine one: DG14's hash no longer matches.
+    SubstitutedDg14,
+    /// DG14 carries the chip's own CA key and the SOD has no hash for DG14 at all.
+    Dg14NotInSod,
+    /// DG15 replaced by one with the clone's own AA key; the SOD is the genuine one.
+    SubstitutedDg15,
+    /// EF.COM does not list DG14 (the SOD does): an attempt to skip CA.
+    Dg14NotInEfCom,
 }
 
 /// What to put on the chip.
@@ -56,7 +72,14 @@ pub struct ChipConfig {
     pub face_bytes: usize,
     /// A complete ISO/IEC 19794-5 facial record for DG2 (replaces the synthetic JPEG).
     pub face_record: Option<Vec<u8>>,
+    /// DG15 with an ECDSA P-256 Active Authentication key (the chip answers INTERNAL
+    /// AUTHENTICATE).
     pub dg15: bool,
+    /// DG14 with an ECDH P-256 Chip Authentication key (and the ActiveAuthenticationInfo
+    /// when `dg15` is set).
+    pub dg14: bool,
+    /// The cipher of the ChipAuthenticationInfo in DG14.
+    pub ca_cipher: Cipher,
     pub faults: Vec<Fault>,
 }
 
@@ -71,6 +94,8 @@ impl Default for ChipConfig {
             face_bytes: 20_000,
             face_record: None,
             dg15: false,
+            dg14: false,
+            ca_cipher: Cipher::Aes128,
             faults: Vec::new(),
         }
     }
@@ -98,6 +123,13 @@ pub struct ChipSim {
     selected: Option<u16>,
     faults: Vec<Fault>,
     counter: u64,
+    /// The private keys the chip computes CA (scalar) and AA with.
+    ca_key: Option<(Cipher, Vec<u8>)>,
+    aa_key: Option<SigningKey>,
+    /// CA protocol chosen by MSE:Set AT, waiting for GENERAL AUTHENTICATE.
+    ca_selected: Option<Cipher>,
+    /// The SM session CA established; it replaces the current one after the answer.
+    next_sm: Option<SecureMessaging>,
     /// Command APDUs received.
     pub apdus: usize,
 }
@@ -123,6 +155,8 @@ pub enum SimError {
     Tlv(#[from] torii_icao::tlv::TlvError),
     #[error("PACE: {0}")]
     Pace(#[from] torii_icao::pace::PaceError),
+    #[error("DG14/DG15: {0}")]
+    Auth(#[from] torii_icao::auth::AuthError),
 }
 
 /// A synthetic baseline JPEG-looking image of `n` bytes (SOI, APP0, filler, EOI).
@@ -164,12 +198,63 @@ impl ChipSim {
         };
         let mut tags = vec![0x61, 0x75];
         let mut dgs = vec![(1u8, dg1), (2u8, dg2)];
+        // Files as signed in the SOD, and substitutes the chip carries instead.
+        let mut substitutes: Vec<(u8, Vec<u8>)> = Vec::new();
+        let mut unsigned: Vec<u8> = Vec::new();
+        let clone_ca = pki::key_from_label("clone/ca")?;
+        let clone_aa = pki::key_from_label("clone/aa")?;
+        let genuine_ca = pki::key_from_label("ca")?;
+        let genuine_aa = pki::key_from_label("aa")?;
+        let mut ca_key = None;
+        let mut aa_key = None;
+        if config.dg14 {
+            let info = ChipAuthInfo::ecdh(config.ca_cipher, None);
+            let dg14_for = |k: &SigningKey| -> Result<Vec<u8>, SimError> {
+                let point = k
+                    .verifying_key()
+                    .to_encoded_point(false)
+                    .as_bytes()
+                    .to_vec();
+                let key = ChipAuthKey {
+                    key_id: None,
+                    curve: Curve::P256,
+                    point,
+                };
+                Ok(auth::build::dg14(Some((&info, &key)), config.dg15)?)
+            };
+            dgs.push((14, dg14_for(&genuine_ca)?));
+            let own = if has(&Fault::SubstitutedDg14) || has(&Fault::Dg14NotInSod) {
+                substitutes.push((14, dg14_for(&clone_ca)?));
+                if has(&Fault::Dg14NotInSod) {
+                    unsigned.push(14);
+                }
+                &clone_ca
+            } else if has(&Fault::ClonedChip) {
+                &clone_ca
+            } else {
+                &genuine_ca
+            };
+            ca_key = Some((config.ca_cipher, own.to_bytes().to_vec()));
+            if !has(&Fault::Dg14NotInEfCom) {
+                tags.push(0x6E);
+            }
+        }
         if config.dg15 {
-            let key = pki::key_from_label("aa")?;
-            let spki = spki::SubjectPublicKeyInfoOwned::from_key(*key.verifying_key())
-                .map_err(|e| PkiError::Key(e.to_string()))?;
-            let der = der::Encode::to_der(&spki).map_err(PkiError::Der)?;
-            dgs.push((15, torii_icao::tlv::encode_constructed(0x6F, &der)?));
+            let dg15_for = |k: &SigningKey| -> Result<Vec<u8>, SimError> {
+                let spki = spki::SubjectPublicKeyInfoOwned::from_key(*k.verifying_key())
+                    .map_err(|e| PkiError::Key(e.to_string()))?;
+                Ok(auth::build::dg15(&spki)?)
+            };
+            dgs.push((15, dg15_for(&genuine_aa)?));
+            let own = if has(&Fault::SubstitutedDg15) {
+                substitutes.push((15, dg15_for(&clone_aa)?));
+                &clone_aa
+            } else if has(&Fault::ClonedChip) {
+                &clone_aa
+            } else {
+                &genuine_aa
+            };
+            aa_key = Some(own.clone());
             tags.push(0x6F);
         }
         let country = if has(&Fault::IssuerMismatch) {
@@ -198,7 +283,17 @@ impl ChipSim {
         } else {
             pki.ds_key.clone()
         };
-        let sod = pki::sign_sod(&dgs, &ds_cert, &signer)?;
+        let signed: Vec<(u8, Vec<u8>)> = dgs
+            .iter()
+            .filter(|(n, _)| !unsigned.contains(n))
+            .cloned()
+            .collect();
+        let sod = pki::sign_sod(&signed, &ds_cert, &signer)?;
+        for (n, b) in substitutes {
+            if let Some((_, file)) = dgs.iter_mut().find(|(m, _)| *m == n) {
+                *file = b;
+            }
+        }
         for f in &config.faults {
             if let Fault::TamperedDg(n) = f
                 && let Some((_, b)) = dgs.iter_mut().find(|(m, _)| m == n)
@@ -231,6 +326,10 @@ impl ChipSim {
             selected: None,
             faults: config.faults.clone(),
             counter: 0,
+            ca_key,
+            aa_key,
+            ca_selected: None,
+            next_sm: None,
             apdus: 0,
         })
     }
@@ -245,6 +344,8 @@ impl ChipSim {
         self.state = State::Idle;
         self.app_selected = false;
         self.selected = None;
+        self.ca_selected = None;
+        self.next_sm = None;
     }
 
     fn random<const N: usize>(&mut self) -> [u8; N] {
@@ -368,6 +469,66 @@ impl ChipSim {
         }
     }
 
+    /// Chip Authentication (MSE:Set AT + GENERAL AUTHENTICATE, or MSE:Set KAT) and
+    /// Active Authentication (INTERNAL AUTHENTICATE), under secure messaging.
+    fn authenticate(&mut self, c: &Command) -> Response {
+        match (c.ins, c.p2) {
+            (0x88, _) => {
+                let Some(key) = &self.aa_key else {
+                    return Self::sw(0x6D00);
+                };
+                if c.data.len() != 8 {
+                    return Self::sw(0x6700);
+                }
+                let sig: p256::ecdsa::Signature = key.sign(&c.data);
+                Self::data(sig.to_bytes().to_vec())
+            }
+            (0x22, 0xA4) => {
+                let Some((cipher, _)) = &self.ca_key else {
+                    return Self::sw(0x6A80);
+                };
+                let want = ChipAuthInfo::ecdh(*cipher, None).oid;
+                let oid = torii_icao::tlv::parse_one(&c.data)
+                    .ok()
+                    .filter(|(t, _)| torii_icao::tlv::tag_of(t) == 0x80)
+                    .and_then(|(t, _)| torii_icao::tlv::primitive(&t).map(<[u8]>::to_vec));
+                if oid.as_deref() != Some(want.as_bytes()) {
+                    return Self::sw(0x6A80);
+                }
+                self.ca_selected = Some(*cipher);
+                Self::sw(0x9000)
+            }
+            (0x86, _) | (0x22, 0xA6) => {
+                let Some((cipher, sk)) = self.ca_key.clone() else {
+                    return Self::sw(0x6A80);
+                };
+                let pk = if c.ins == 0x86 {
+                    if self.ca_selected.take() != Some(cipher) {
+                        return Self::sw(0x6985);
+                    }
+                    auth::card::ga_public_key(&c.data)
+                } else {
+                    auth::card::kat_public_key(&c.data)
+                };
+                let Ok(pk) = pk else {
+                    return Self::sw(0x6A80);
+                };
+                match auth::card::key_agreement(cipher, Curve::P256, &sk, &pk) {
+                    Ok(sm) => {
+                        self.next_sm = Some(sm);
+                        if c.ins == 0x86 {
+                            Self::data(vec![0x7C, 0x00])
+                        } else {
+                            Self::sw(0x9000)
+                        }
+                    }
+                    Err(_) => Self::sw(0x6A80),
+                }
+            }
+            _ => Self::sw(0x6D00),
+        }
+    }
+
     /// Executes a plain (already unwrapped) command.
     fn execute(&mut self, c: &Command, secure: bool) -> Response {
         match (c.ins, c.p1, c.p2) {
@@ -426,6 +587,7 @@ impl ChipSim {
             }
             (0x84 | 0x82, 0, 0) if self.faults.contains(&Fault::PaceOnly) => Self::sw(0x6D00),
             (0x22, 0xC1, 0xA4) | (0x86, 0, 0) if !secure => self.pace(c),
+            (0x22, 0x41, 0xA4 | 0xA6) | (0x86, 0, 0) | (0x88, 0, 0) => self.authenticate(c),
             (0x84, 0, 0) if !secure => {
                 let rnd: [u8; 8] = self.random();
                 self.state = State::Challenged(rnd);
@@ -453,12 +615,17 @@ impl ChipSim {
                 }
             };
             let r = self.execute(&cmd, true);
-            return match &mut self.state {
+            let out = match &mut self.state {
                 State::Secure(sm) => sm
                     .protect_response(&r.data, r.sw)
                     .unwrap_or_else(|_| vec![0x6F, 0x00]),
                 _ => r.to_bytes(),
             };
+            // Chip Authentication: the answer goes under the old keys, then the new apply.
+            if let Some(next) = self.next_sm.take() {
+                self.state = State::Secure(next);
+            }
+            return out;
         }
         match Command::parse(apdu) {
             Ok(c) => self.execute(&c, false).to_bytes(),

@@ -225,7 +225,7 @@ pub struct Passport {
     pub mrz_corrupt: bool,
     /// A forged, altered or cloned chip (passive authentication must fail):
     /// "tampered-dg1", "tampered-dg2", "wrong-ds", "unknown-csca", "expired-ds",
-    /// "mrz-mismatch", "issuer-mismatch".
+    /// "mrz-mismatch", "issuer-mismatch", "cloned".
     #[serde(default)]
     pub chip_fault: Option<ChipFault>,
 }
@@ -241,6 +241,8 @@ pub enum ChipFault {
     ExpiredDs,
     MrzMismatch,
     IssuerMismatch,
+    /// A copy of a genuine chip without its private keys (fails Chip/Active Authentication).
+    Cloned,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -191,11 +191,15 @@ pub fn build(traveler: &Traveler) -> Result<ChipFs, ChipFsError> {
         Some(ChipFault::ExpiredDs) => vec![Fault::ExpiredDs],
         Some(ChipFault::MrzMismatch) => vec![Fault::MrzMismatch],
         Some(ChipFault::IssuerMismatch) => vec![Fault::IssuerMismatch],
+        Some(ChipFault::Cloned) => vec![Fault::ClonedChip],
     };
     let config = ChipConfig {
         mrz: format!("{}\n{}", lines[0], lines[1]),
         face_record: Some(record),
         faults,
+        // Chip Authentication and Active Authentication keys: a clone without them fails.
+        dg14: true,
+        dg15: true,
         ..ChipConfig::default()
     };
     Ok(ChipFs {

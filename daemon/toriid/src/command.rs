@@ -54,6 +54,12 @@ pub enum Command {
     GetTransaction {
         id: String,
     },
+    /// Inspects the passport on the document reader and reports every ICAO check
+    /// (maintenance: diagnosing a real passport on a real reader). `mrz` replaces the
+    /// optical MRZ (readers without optics).
+    InspectDocument {
+        mrz: Option<Vec<String>>,
+    },
 }
 
 impl Command {
@@ -68,6 +74,7 @@ impl Command {
             Command::ConfirmEdCard { .. } => "confirm-ed-card",
             Command::ListTransactions { .. } => "list-transactions",
             Command::GetTransaction { .. } => "get-transaction",
+            Command::InspectDocument { .. } => "inspect-document",
         }
     }
 }
@@ -84,6 +91,7 @@ pub enum CommandOutput {
     Accepted(Accepted),
     Transactions(Vec<TransactionSummary>),
     Transaction(Box<torii_core::record::TransactionRecord>),
+    Inspection(crate::gate::InspectionReport),
 }
 
 /// An input the gate took (it acts on it asynchronously).
@@ -456,6 +464,13 @@ impl Core {
                     })
                     .collect(),
             )),
+            Command::InspectDocument { mrz } => {
+                let flow = self.running_flow()?;
+                if flow.status().transaction.is_some() {
+                    return Err(CommandError::Conflict("a traveler is using the gate".into()));
+                }
+                flow.inspect_document(mrz).await.map(CommandOutput::Inspection).map_err(CommandError::Conflict)
+            }
             Command::GetTransaction { id } => {
                 let parsed = uuid::Uuid::parse_str(&id)
                     .map_err(|_| CommandError::BadRequest(format!("{id:?} is not a record id")))?;

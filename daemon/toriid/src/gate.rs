@@ -50,6 +50,9 @@ pub struct GateHandle {
     records: Arc<RecentRecords>,
     /// Device id → class, to route host events to the engine.
     classes: Arc<HashMap<String, DeviceClass>>,
+    inspector: Arc<ChipInspector>,
+    devices: Arc<DeviceRegistry>,
+    document_reader: Option<String>,
 }
 
 impl GateHandle {
@@ -84,6 +87,24 @@ impl GateHandle {
 
     pub fn record(&self, id: Uuid) -> Option<TransactionRecord> {
         self.records.get(id)
+    }
+
+    /// Inspects the passport on the reader (maintenance, `toriictl doc read`). Without
+    /// `mrz_lines`, the reader's optical MRZ is used.
+    pub async fn inspect_document(&self, mrz_lines: Option<Vec<String>>) -> Result<InspectionReport, String> {
+        let lines = match mrz_lines {
+            Some(lines) => lines,
+            None => {
+                let id = self.document_reader.as_deref().ok_or("no document reader configured")?;
+                let device = self.devices.handle(id).map_err(|e| e.to_string())?;
+                match device.call(Request::ReadMrz).await {
+                    Ok(Response::Mrz { lines }) => lines,
+                    Ok(_) => return Err("the reader answered without an MRZ".into()),
+                    Err(e) => return Err(format!("the MRZ could not be read ({}): give it with --mrz", e.status())),
+                }
+            }
+        };
+        Ok(self.inspector.inspect_report(&lines).await)
     }
 }
 
@@ -132,6 +153,7 @@ pub fn start(
         }
     };
     let document_reader = by_class.get(&DeviceClass::DocumentReader).cloned();
+    let inspector = Arc::new(ChipInspector { devices: devices.clone(), document_reader: document_reader.clone(), trust });
     let records = Arc::new(RecentRecords::default());
     let ports = Ports {
         devices: LaneDevices {
@@ -143,11 +165,7 @@ pub fn start(
             policy: torii_matcher::policy::Policy::default(),
         }),
         mrz: Arc::new(IcaoMrz),
-        inspector: Arc::new(ChipInspector {
-            devices: devices.clone(),
-            document_reader,
-            trust,
-        }),
+        inspector: inspector.clone(),
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
         sink: records.clone(),
         card_issuer,
@@ -160,6 +178,9 @@ pub fn start(
         status,
         records,
         classes: Arc::new(classes),
+        inspector,
+        devices,
+        document_reader,
     }))
 }
 
@@ -280,70 +301,127 @@ impl torii_icao::ChipTransport for DeviceTransport {
     }
 }
 
+/// Every check of one chip inspection, for `toriictl doc read` (no personal data: the
+/// verdict lists checks and reasons, never the chip's contents).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InspectionReport {
+    pub genuine: bool,
+    /// "pace", "bac", "no-chip", or "not-checked".
+    pub access: String,
+    pub apdus: usize,
+    pub checks: Vec<CheckView>,
+    /// The first failed check's reason code.
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CheckView {
+    pub check: String,
+    /// "passed", "failed" or "not-performed".
+    pub outcome: String,
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl InspectionReport {
+    fn without_chip(access: &str, why: &str, reason: Option<&str>) -> Self {
+        InspectionReport {
+            genuine: false,
+            access: access.to_owned(),
+            apdus: 0,
+            checks: vec![CheckView {
+                check: "ChipAccess".into(),
+                outcome: if reason.is_some() { "failed" } else { "not-performed" }.into(),
+                reason: reason.map(str::to_owned),
+                detail: Some(why.to_owned()),
+            }],
+            reason: reason.map(str::to_owned),
+        }
+    }
+
+    fn from_verdict(verdict: &torii_icao::DocumentVerdict) -> Self {
+        use torii_icao::verdict::Outcome;
+        let checks = verdict
+            .checks
+            .iter()
+            .map(|(check, outcome)| match outcome {
+                Outcome::Passed => CheckView { check: format!("{check:?}"), outcome: "passed".into(), reason: None, detail: None },
+                Outcome::Failed { reason, detail } => CheckView {
+                    check: format!("{check:?}"),
+                    outcome: "failed".into(),
+                    reason: Some(reason.as_str().to_owned()),
+                    detail: Some(detail.clone()),
+                },
+                Outcome::NotPerformed { why } => CheckView {
+                    check: format!("{check:?}"),
+                    outcome: "not-performed".into(),
+                    reason: None,
+                    detail: Some(why.clone()),
+                },
+            })
+            .collect();
+        InspectionReport {
+            genuine: verdict.is_genuine(),
+            access: verdict.access.map(|a| format!("{a:?}").to_lowercase()).unwrap_or_else(|| "none".into()),
+            apdus: verdict.apdus,
+            checks,
+            reason: verdict.reasons().first().map(|r| r.as_str().to_owned()),
+        }
+    }
+}
+
+impl ChipInspector {
+    /// Inspects the chip on the reader against `mrz_lines` (the printed MRZ).
+    pub async fn inspect_report(&self, mrz_lines: &[String]) -> InspectionReport {
+        let Some(trust) = self.trust.clone() else {
+            return InspectionReport::without_chip("not-checked", "no trust store configured", None);
+        };
+        let device = match self.document_reader.as_deref().map(|id| self.devices.handle(id)) {
+            Some(Ok(device)) => device,
+            _ => return InspectionReport::without_chip("none", "no document reader", Some("DOC_CHIP_ACCESS_FAILED")),
+        };
+        match device.call(Request::ChipConnect).await {
+            Ok(_) => {}
+            Err(e) if matches!(e.status(), Status::NotSupported) => {
+                return InspectionReport::without_chip("no-chip", "the passport has no chip", None);
+            }
+            Err(e) => {
+                tracing::warn!(status = %e.status(), "passport chip could not be powered");
+                return InspectionReport::without_chip("none", &e.to_string(), Some("DOC_CHIP_ACCESS_FAILED"));
+            }
+        }
+        let lines = mrz_lines.to_vec();
+        let transport = DeviceTransport { device: device.clone(), runtime: tokio::runtime::Handle::current() };
+        let verdict = tokio::task::spawn_blocking(move || {
+            torii_icao::inspect(transport, &lines, &trust, std::time::SystemTime::now())
+        })
+        .await;
+        let _ = device.call(Request::ChipDisconnect).await;
+        match verdict {
+            Ok(verdict) => {
+                let report = InspectionReport::from_verdict(&verdict);
+                if !report.genuine {
+                    tracing::warn!(code = ?report.reason, apdus = report.apdus, "passport chip refused");
+                }
+                report
+            }
+            Err(_) => InspectionReport::without_chip("none", "the inspection failed", Some("DOC_INSPECTION_FAILED")),
+        }
+    }
+}
+
 impl DocumentInspector for ChipInspector {
     fn inspect<'a>(
         &'a self,
         mrz_lines: &'a [String],
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ChipCheck> + Send + 'a>> {
         Box::pin(async move {
-            let Some(trust) = self.trust.clone() else {
-                return ChipCheck::NotChecked {
-                    why: "no trust store configured".into(),
-                };
-            };
-            let device = match self
-                .document_reader
-                .as_deref()
-                .map(|id| self.devices.handle(id))
-            {
-                Some(Ok(device)) => device,
-                _ => {
-                    return ChipCheck::Refused {
-                        code: "DOC_CHIP_ACCESS_FAILED".into(),
-                    };
-                }
-            };
-            match device.call(Request::ChipConnect).await {
-                Ok(_) => {}
-                Err(e) if matches!(e.status(), Status::NotSupported) => return ChipCheck::NoChip,
-                Err(e) => {
-                    tracing::warn!(status = %e.status(), "passport chip could not be powered");
-                    return ChipCheck::Refused {
-                        code: "DOC_CHIP_ACCESS_FAILED".into(),
-                    };
-                }
-            }
-            let lines = mrz_lines.to_vec();
-            let transport = DeviceTransport {
-                device: device.clone(),
-                runtime: tokio::runtime::Handle::current(),
-            };
-            let verdict = tokio::task::spawn_blocking(move || {
-                torii_icao::inspect(transport, &lines, &trust, std::time::SystemTime::now())
-            })
-            .await;
-            let _ = device.call(Request::ChipDisconnect).await;
-            match verdict {
-                Ok(verdict) if verdict.is_genuine() => ChipCheck::Genuine {
-                    access: verdict
-                        .access
-                        .map(|a| format!("{a:?}").to_lowercase())
-                        .unwrap_or_default(),
-                },
-                Ok(verdict) => {
-                    let code = verdict
-                        .reasons()
-                        .first()
-                        .map(|r| r.as_str())
-                        .unwrap_or("DOC_UNVERIFIED");
-                    tracing::warn!(code, apdus = verdict.apdus, "passport chip refused");
-                    ChipCheck::Refused {
-                        code: code.to_owned(),
-                    }
-                }
-                Err(_) => ChipCheck::Refused {
-                    code: "DOC_INSPECTION_FAILED".into(),
-                },
+            let report = self.inspect_report(mrz_lines).await;
+            match (report.genuine, report.access.as_str(), report.reason) {
+                (true, access, _) => ChipCheck::Genuine { access: access.to_owned() },
+                (false, "no-chip", None) => ChipCheck::NoChip,
+                (false, "not-checked", None) => ChipCheck::NotChecked { why: "no trust store configured".into() },
+                (false, _, reason) => ChipCheck::Refused { code: reason.unwrap_or_else(|| "DOC_UNVERIFIED".into()) },
             }
         })
     }

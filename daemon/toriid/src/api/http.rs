@@ -50,6 +50,7 @@ fn control_routes() -> Router<AppState> {
         .route("/api/v1/gate/ed-card", post(confirm_ed_card))
         .route("/api/v1/gate/mode", post(set_mode))
         .route("/api/v1/transactions/{id}", get(get_transaction))
+        .route("/api/v1/documents/inspect", post(inspect_document))
 }
 
 /// The router for the loopback TCP listener: read-only routes only.
@@ -167,6 +168,23 @@ async fn set_mode(State(core): State<AppState>, body: Bytes) -> Result<Response,
     })?;
     let response = run(&core, Command::SetMode { mode: body.mode }).await?;
     Ok((StatusCode::ACCEPTED, response).into_response())
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InspectBody {
+    #[serde(default)]
+    mrz: Option<Vec<String>>,
+}
+
+async fn inspect_document(State(core): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+    let body: InspectBody = if body.iter().all(u8::is_ascii_whitespace) {
+        InspectBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError(CommandError::BadRequest(format!("invalid inspection request: {e}"))))?
+    };
+    run(&core, Command::InspectDocument { mrz: body.mrz }).await
 }
 
 #[derive(serde::Deserialize)]

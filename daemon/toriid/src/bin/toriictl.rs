@@ -73,6 +73,25 @@ enum Cmd {
     },
     /// One transaction's full record (personal data: socket only).
     Transaction { id: String },
+    /// Passports: check an MRZ here, or inspect the chip on the gate's reader.
+    #[command(subcommand)]
+    Doc(DocCmd),
+}
+
+#[derive(Subcommand)]
+enum DocCmd {
+    /// Parse and check an MRZ (2 or 3 lines) locally: every check digit and field.
+    Mrz {
+        #[arg(num_args = 2..=3, required = true)]
+        lines: Vec<String>,
+    },
+    /// Inspect the passport on the gate's document reader (PACE/BAC, passive, chip and
+    /// active authentication) and print every check. The optical MRZ is used unless
+    /// given with --mrz (readers without optics).
+    Read {
+        #[arg(long = "mrz", num_args = 2..=3)]
+        mrz: Option<Vec<String>>,
+    },
 }
 
 /// Where toriid is.
@@ -224,6 +243,42 @@ fn decode<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Failure> {
         .map_err(|e| Failure::Usage(format!("unexpected answer from toriid: {e}")))
 }
 
+/// `toriictl doc mrz`: no daemon needed.
+fn check_mrz(lines: &[String], json_out: bool) -> Result<(), Failure> {
+    match torii_icao::mrz::parse(&lines.join("\n")) {
+        Ok(mrz) => {
+            let view = serde_json::json!({
+                "valid": true,
+                "format": format!("{:?}", mrz.format),
+                "document_code": mrz.document_code,
+                "issuing_state": mrz.issuing_state,
+                "document_number": mrz.document_number,
+                "nationality": mrz.nationality,
+                "date_of_birth": mrz.date_of_birth,
+                "sex": mrz.sex.to_string(),
+                "date_of_expiry": mrz.date_of_expiry,
+                "primary_identifier": mrz.primary_identifier,
+                "secondary_identifier": mrz.secondary_identifier,
+            });
+            if json_out {
+                println!("{view}");
+            } else {
+                println!("MRZ valid ({:?}): every check digit and the composite agree", mrz.format);
+                for key in ["document_code", "issuing_state", "document_number", "nationality", "date_of_birth", "sex", "date_of_expiry", "primary_identifier", "secondary_identifier"] {
+                    println!("  {key:<22} {}", view[key].as_str().unwrap_or_default());
+                }
+            }
+            Ok(())
+        }
+        Err(error) => {
+            if json_out {
+                println!("{}", serde_json::json!({ "valid": false, "error": error.to_string() }));
+            }
+            Err(Failure::Command(format!("MRZ invalid: {error}")))
+        }
+    }
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let target = match &cli.url {
         Some(url) => parse_url(url).map_err(Failure::Usage)?,
@@ -262,6 +317,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             format!("/api/v1/transactions/{}", path_segment(id)?),
             None,
         ),
+        Cmd::Doc(DocCmd::Read { mrz }) => (
+            Method::POST,
+            "/api/v1/documents/inspect".to_owned(),
+            Some(serde_json::json!({ "mrz": mrz }).to_string()),
+        ),
+        Cmd::Doc(DocCmd::Mrz { lines }) => return check_mrz(lines, cli.json),
     };
     let (status, body) = send(&target, method, &path, body).await?;
 
@@ -296,6 +357,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Device { .. } => print_device(&decode(&body)?),
         Cmd::Call { .. } => print_call(&decode(&body)?),
         // Line-oriented JSON is the clearest human form of these views for now.
+        Cmd::Doc(_) => print_inspection(&decode(&body)?)?,
         Cmd::Gate | Cmd::Mode { .. } | Cmd::Transactions { .. } | Cmd::Transaction { .. } => {
             let value: serde_json::Value = decode(&body)?;
             println!(
@@ -305,6 +367,25 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+fn print_inspection(report: &toriid::gate::InspectionReport) -> Result<(), Failure> {
+    println!(
+        "{} (access {}, {} APDUs)",
+        if report.genuine { "GENUINE" } else { "NOT VERIFIED" },
+        report.access,
+        report.apdus
+    );
+    for check in &report.checks {
+        let reason = check.reason.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
+        let detail = check.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        println!("  {:<22} {}{reason}{detail}", check.check, check.outcome);
+    }
+    if report.genuine {
+        Ok(())
+    } else {
+        Err(Failure::Command(format!("document not verified: {}", report.reason.as_deref().unwrap_or("see the checks above"))))
+    }
 }
 
 /// Device ids are restricted by the config to URL-safe characters; refuse anything
@@ -513,6 +594,9 @@ mod tests {
         Cli::command().debug_assert();
         assert!(Cli::try_parse_from(["toriictl", "mode", "maintenance"]).is_ok());
         assert!(Cli::try_parse_from(["toriictl", "mode", "party"]).is_err());
+        assert!(Cli::try_parse_from(["toriictl", "doc", "mrz", "A", "B"]).is_ok());
+        assert!(Cli::try_parse_from(["toriictl", "doc", "mrz", "A"]).is_err());
+        assert!(Cli::try_parse_from(["toriictl", "doc", "read", "--mrz", "A", "B"]).is_ok());
     }
 
     #[test]

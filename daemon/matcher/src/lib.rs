@@ -7,10 +7,13 @@
 //! - [`calibration`]: raw scores → false match rates; thresholds set as a target FMR.
 //! - [`policy`]: the two-finger verification policy of the Trusted Traveler Program.
 //! - [`synth`]: deterministic synthetic genuine/impostor data for evaluation.
+//! - [`builtin`]: this matcher behind the SDK's matcher plugin class ([`builtin::builtin`],
+//!   [`builtin::verify_with`]).
 //!
 //! Templates are biometric data: no `Debug` impl in this crate prints a minutia.
 
 pub mod ansi378;
+pub mod builtin;
 pub mod calibration;
 pub mod iso19794_2;
 pub mod matcher;

@@ -28,7 +28,7 @@ use crate::ansi378::AnsiRecord;
 use crate::iso19794_2::IsoRecord;
 use crate::record::{AngleUnit, FingerPosition, FingerView, ImageGeometry, RecordError};
 use std::cell::RefCell;
-use std::f32::consts::{PI, TAU};
+use std::f32::consts::TAU;
 use std::fmt;
 
 /// 500 dpi in pixels per centimetre: the frame every template is scaled to.
@@ -36,6 +36,8 @@ const PPCM_500DPI: f32 = 196.85;
 /// More minutiae than this are dropped (lowest quality first): real plain impressions
 /// have 30–80, and the cost of a comparison grows with the square.
 pub const MAX_MINUTIAE: usize = 96;
+// The pairing keeps one bit per minutia in a u128.
+const _: () = assert!(MAX_MINUTIAE <= 128);
 /// Neighbours per minutia that get an edge.
 const NEIGHBOURS: usize = 6;
 /// Longest edge (px at 500 dpi, ≈ 7 mm): longer ones distort too much to be local.
@@ -86,19 +88,102 @@ fn bin_of(a: f32) -> usize {
     ((a / BIN_WIDTH) as usize).min(ANGLE_BINS - 1)
 }
 
-/// Edges in struct-of-arrays form, grouped by `a_from` bin and sorted by length inside
-/// a bin: the inner loop touches only the arrays it needs.
+/// One edge between two minutiae: 16 bytes, everything the inner loop reads in one
+/// cache line access.
+#[derive(Clone, Copy)]
+struct Edge {
+    len: f32,
+    /// Angle of the edge vector minus the `from` minutia's direction, [0, 2π).
+    a_from: f32,
+    /// Angle of the edge vector minus the `to` minutia's direction, [0, 2π).
+    a_to: f32,
+    from: u8,
+    to: u8,
+}
+
+/// Coarse bins of `a_to` for the candidate side: a probe edge's `a_to` ± the tolerance
+/// (plus a rounding margin) always lies within two neighbouring bins.
+const TO_BINS: usize = 8;
+const TO_BIN_WIDTH: f32 = TAU / TO_BINS as f32;
+const TO_MARGIN: f32 = EDGE_ANGLE_TOL + 0.01;
+const _: () = assert!(2.0 * TO_MARGIN < TO_BIN_WIDTH);
+
+fn to_bin_of(a: f32) -> usize {
+    ((a / TO_BIN_WIDTH) as usize).min(TO_BINS - 1)
+}
+
+/// The candidate list a probe edge scans: `a_from` bin, then the `a_to` bin where the
+/// tolerance window starts.
+fn near_index(a_from: f32, a_to: f32) -> usize {
+    bin_of(a_from) * TO_BINS + to_bin_of(wrap(a_to - TO_MARGIN))
+}
+
+/// Edges grouped by `a_from` bin and sorted by length inside a bin (the probe side of
+/// a comparison), and the same edges once more per (`a_from` bin, `a_to` bin) with
+/// the neighbouring bins merged in and sorted by length (the candidate side): a probe
+/// edge then scans one short window that holds every edge it can match (and the exact
+/// tolerance test decides, so the lists only save time).
 #[derive(Clone, Default)]
 struct Edges {
-    /// Edges of bin `b` are `bin_start[b]..bin_start[b + 1]`.
+    /// Edges of bin `b` are `list[bin_start[b]..bin_start[b + 1]]`.
     bin_start: [u32; ANGLE_BINS + 1],
-    len: Vec<f32>,
-    /// Angle of the edge vector minus the `from` minutia's direction, [0, 2π).
-    a_from: Vec<f32>,
-    /// Angle of the edge vector minus the `to` minutia's direction, [0, 2π).
-    a_to: Vec<f32>,
-    from: Vec<u8>,
-    to: Vec<u8>,
+    list: Vec<Edge>,
+    /// List `i` (see [`near_index`]) is `near[near_start[i]..near_start[i + 1]]`: the
+    /// edges of `a_from` bins `b − 1 ..= b + 1` and `a_to` bins `t ..= t + 1`.
+    near_start: Vec<u32>,
+    near: Vec<Edge>,
+}
+
+impl Edges {
+    fn new(list: Vec<Edge>) -> Self {
+        let mut edges = Edges {
+            list,
+            ..Edges::default()
+        };
+        for bin in 0..ANGLE_BINS {
+            let count = edges
+                .list
+                .iter()
+                .filter(|e| bin_of(e.a_from) == bin)
+                .count();
+            edges.bin_start[bin + 1] = edges.bin_start[bin] + count as u32;
+        }
+        edges.near_start.push(0);
+        for bin in 0..ANGLE_BINS {
+            for to_bin in 0..TO_BINS {
+                let start = edges.near.len();
+                for b in [bin + ANGLE_BINS - 1, bin, bin + 1] {
+                    for e in edges.bin_start[b % ANGLE_BINS]..edges.bin_start[b % ANGLE_BINS + 1] {
+                        let e = edges.list[e as usize];
+                        let t = to_bin_of(e.a_to);
+                        if t == to_bin || t == (to_bin + 1) % TO_BINS {
+                            edges.near.push(e);
+                        }
+                    }
+                }
+                edges.near[start..].sort_by(|a, b| {
+                    a.len
+                        .total_cmp(&b.len)
+                        .then((a.from, a.to).cmp(&(b.from, b.to)))
+                });
+                edges.near_start.push(edges.near.len() as u32);
+            }
+        }
+        edges
+    }
+
+    fn bin(&self, b: usize) -> &[Edge] {
+        let (start, end) = (self.bin_start[b] as usize, self.bin_start[b + 1] as usize);
+        self.list.get(start..end).unwrap_or(&[])
+    }
+
+    fn near(&self, i: usize) -> &[Edge] {
+        match (self.near_start.get(i), self.near_start.get(i + 1)) {
+            (Some(&start), Some(&end)) => self.near.get(start as usize..end as usize),
+            _ => None,
+        }
+        .unwrap_or(&[])
+    }
 }
 
 /// A template ready for fast 1:1 comparisons. Build it once per enrolled finger (and
@@ -111,6 +196,10 @@ pub struct PreparedTemplate {
     edges: Edges,
     /// min x, min y, max x, max y of the points.
     bbox: [f32; 4],
+    /// `x_index[b]` = the first point with x ≥ bbox[0] + b · x_step: a quick start for
+    /// the "first point at or right of x" search of the pairing.
+    x_index: Vec<u8>,
+    x_step: f32,
 }
 
 impl fmt::Debug for PreparedTemplate {
@@ -120,21 +209,65 @@ impl fmt::Debug for PreparedTemplate {
             .field("position", &self.position.code())
             .field("quality", &self.quality)
             .field("minutiae", &self.points.len())
-            .field("edges", &self.edges.len.len())
+            .field("edges", &self.edges.list.len())
             .finish()
     }
 }
 
 fn wrap(a: f32) -> f32 {
-    let w = a.rem_euclid(TAU);
+    // Fast path for what the matcher produces (one turn off at most): the same value
+    // `rem_euclid` gives, without its `fmodf` call. On [2π, 4π) the subtraction is
+    // exact (Sterbenz); on (−2π, 0) both add 2π once, rounded the same way.
+    let w = if (0.0..TAU).contains(&a) {
+        a
+    } else if (TAU..2.0 * TAU).contains(&a) {
+        a - TAU
+    } else if a > -TAU && a < 0.0 {
+        a + TAU
+    } else {
+        wrap_far(a)
+    };
     if w >= TAU { 0.0 } else { w }
+}
+
+/// [`wrap`] for angles in [−2π, 4π] (a direction in [0, 2π) plus a rotation in
+/// [−2π, 2π], which is what `atan2` differences give): selects instead of branches, the
+/// same value (up to the sign of a zero).
+#[inline]
+fn wrap_turn(a: f32) -> f32 {
+    let w = if a < 0.0 {
+        a + TAU
+    } else if a >= TAU {
+        a - TAU
+    } else {
+        a
+    };
+    if w >= TAU { 0.0 } else { w }
+}
+
+/// Out of line so that the compiler does not evaluate it speculatively on the fast path
+/// (an `frem` is a libm call).
+#[cold]
+#[inline(never)]
+fn wrap_far(a: f32) -> f32 {
+    a.rem_euclid(TAU)
+}
+
+/// `f32::hypot` as glibc computes it (the exact squares summed and rooted in double,
+/// rounded once), inlined: the same bits without a libm call.
+#[inline]
+fn hypot(x: f32, y: f32) -> f32 {
+    let (x, y) = (f64::from(x), f64::from(y));
+    (x * x + y * y).sqrt() as f32
 }
 
 /// Smallest absolute difference of two angles in [0, 2π).
 #[inline]
 fn angle_diff(a: f32, b: f32) -> f32 {
     let d = (a - b).abs();
-    if d > PI { TAU - d } else { d }
+    // = `if d > π { 2π − d } else { d }`, bit for bit (2π − d ≥ π ≥ d exactly when
+    // d ≤ π), without a branch.
+    d.min(TAU - d)
 }
 
 impl PreparedTemplate {
@@ -209,18 +342,17 @@ impl PreparedTemplate {
                 .then(a.0.total_cmp(&b.0))
                 .then((a.3, a.4).cmp(&(b.3, b.4)))
         });
-        let mut edges = Edges::default();
-        for bin in 0..ANGLE_BINS {
-            edges.bin_start[bin + 1] =
-                edges.bin_start[bin] + raw.iter().filter(|e| bin_of(e.1) == bin).count() as u32;
-        }
-        for (len, a_from, a_to, from, to) in raw {
-            edges.len.push(len);
-            edges.a_from.push(a_from);
-            edges.a_to.push(a_to);
-            edges.from.push(from);
-            edges.to.push(to);
-        }
+        let edges = Edges::new(
+            raw.into_iter()
+                .map(|(len, a_from, a_to, from, to)| Edge {
+                    len,
+                    a_from,
+                    a_to,
+                    from,
+                    to,
+                })
+                .collect(),
+        );
         let mut bbox = [f32::MAX, f32::MAX, f32::MIN, f32::MIN];
         for p in &points {
             bbox = [
@@ -230,13 +362,51 @@ impl PreparedTemplate {
                 bbox[3].max(p.y),
             ];
         }
+        // Steps of 8 px, or coarser so that a huge (hostile) image stays at 256 entries.
+        let width = if points.is_empty() {
+            0.0
+        } else {
+            bbox[2] - bbox[0]
+        };
+        let x_step = (width / 255.0).max(8.0);
+        let buckets = (width / x_step) as usize + 2;
+        let x_index = (0..buckets)
+            .map(|b| {
+                let x = bbox[0] + b as f32 * x_step;
+                points.partition_point(|p| p.x < x) as u8
+            })
+            .collect();
         PreparedTemplate {
             position,
             quality,
             points,
             edges,
             bbox,
+            x_index,
+            x_step,
         }
+    }
+
+    /// The index of the first point with `x ≥ at` (points are sorted by x): exactly
+    /// what `partition_point(|p| p.x < at)` returns, starting from the x index.
+    fn first_at_or_right_of(&self, at: f32) -> usize {
+        let n = self.points.len();
+        let guess = if at > self.bbox[0] {
+            let bucket = ((at - self.bbox[0]) / self.x_step) as usize;
+            self.x_index
+                .get(bucket)
+                .map_or(n, |&i| usize::from(i).min(n))
+        } else {
+            0
+        };
+        let mut i = guess;
+        while i < n && self.points[i].x < at {
+            i += 1;
+        }
+        while i > 0 && self.points[i - 1].x >= at {
+            i -= 1;
+        }
+        i
     }
 
     pub fn position(&self) -> FingerPosition {
@@ -260,19 +430,29 @@ struct EdgeMatch {
     pj: u8,
     ck: u8,
     cl: u8,
-    support: u16,
+}
+
+/// A candidate minutia with its pairing tolerance (and its square) for one alignment.
+#[derive(Clone, Copy)]
+struct Target {
+    x: f32,
+    y: f32,
+    dir: f32,
+    tol: f32,
+    tol2: f32,
 }
 
 /// Reused buffers: a comparison allocates nothing once a thread has warmed up.
 #[derive(Default)]
 struct Scratch {
     votes: Vec<u16>,
-    matches: Vec<EdgeMatch>,
+    /// Edge pairs that agree, as `[pi, pj, ck, cl]` bytes.
+    matches: Vec<u32>,
+    roots: Vec<u64>,
     moved: Vec<Point>,
-    tolerance: Vec<f32>,
-    candidates: Vec<(f32, u8, u8)>,
-    probe_used: Vec<bool>,
-    cand_used: Vec<bool>,
+    /// Per candidate minutia: where it is and its tolerance under the current alignment.
+    tolerance: Vec<Target>,
+    candidates: Vec<u64>,
     pairs: Vec<(u8, u8, f32)>,
 }
 
@@ -297,7 +477,7 @@ impl Rigid {
         Point {
             x: self.cos * p.x - self.sin * p.y + self.tx,
             y: self.sin * p.x + self.cos * p.y + self.ty,
-            dir: wrap(p.dir + self.angle),
+            dir: wrap_turn(p.dir + self.angle),
         }
     }
 }
@@ -305,7 +485,11 @@ impl Rigid {
 /// Compares two prepared templates; the raw similarity score is ≥ 0 (0 = nothing in
 /// common), symmetric up to rounding. Never panics, whatever the templates contain.
 pub fn compare(probe: &PreparedTemplate, candidate: &PreparedTemplate) -> f32 {
-    if probe.points.len() < 2 || candidate.points.len() < 2 {
+    if probe.points.len() < 2
+        || candidate.points.len() < 2
+        || probe.points.len() > MAX_MINUTIAE
+        || candidate.points.len() > MAX_MINUTIAE
+    {
         return 0.0;
     }
     SCRATCH.with(|s| match s.try_borrow_mut() {
@@ -321,74 +505,107 @@ fn compare_with(p: &PreparedTemplate, c: &PreparedTemplate, s: &mut Scratch) -> 
     s.votes.resize(np * nc, 0);
     s.matches.clear();
 
-    // Local structures: edge pairs within tolerance. For each probe edge, the candidate
-    // edges of the neighbouring `a_from` bins, found by binary search on length.
-    let (pe, ce) = (&p.edges, &c.edges);
-    for e in 0..pe.len.len() {
-        let len = pe.len[e];
-        let tol = EDGE_LEN_TOL_BASE + EDGE_LEN_TOL_REL * len;
-        let (af, at) = (pe.a_from[e], pe.a_to[e]);
-        let bin = bin_of(af);
-        for b in [bin + ANGLE_BINS - 1, bin, bin + 1] {
-            let b = b % ANGLE_BINS;
-            let (start, end) = (ce.bin_start[b] as usize, ce.bin_start[b + 1] as usize);
-            let lens = &ce.len[start..end];
-            let mut k = start + lens.partition_point(|&l| l < len - tol);
-            while k < end && ce.len[k] <= len + tol {
-                if angle_diff(af, ce.a_from[k]) <= EDGE_ANGLE_TOL
-                    && angle_diff(at, ce.a_to[k]) <= EDGE_ANGLE_TOL
-                {
-                    let (pi, pj) = (pe.from[e], pe.to[e]);
-                    let (ck, cl) = (ce.from[k], ce.to[k]);
-                    let v1 = usize::from(pi) * nc + usize::from(ck);
-                    let v2 = usize::from(pj) * nc + usize::from(cl);
-                    s.votes[v1] = s.votes[v1].saturating_add(1);
-                    s.votes[v2] = s.votes[v2].saturating_add(1);
-                    s.matches.push(EdgeMatch {
-                        pi,
-                        pj,
-                        ck,
-                        cl,
-                        support: 0,
-                    });
+    // Local structures: edge pairs within tolerance. Probe edges of one `a_from` bin
+    // meet the candidate edges of that bin and its two neighbours. Both sides are
+    // sorted by length inside a bin and the window [len − tol, len + tol] only moves
+    // up with len, so a sliding lower bound replaces a binary search per edge.
+    for pb in 0..ANGLE_BINS {
+        let probe = p.edges.bin(pb);
+        if probe.is_empty() {
+            continue;
+        }
+        // One sliding lower bound per candidate list this bin's edges use.
+        let mut lows = [0usize; TO_BINS];
+        for pe in probe {
+            let list = near_index(pe.a_from, pe.a_to);
+            let cand = c.edges.near(list);
+            let lo = &mut lows[list % TO_BINS];
+            let tol = EDGE_LEN_TOL_BASE + EDGE_LEN_TOL_REL * pe.len;
+            let (min, max) = (pe.len - tol, pe.len + tol);
+            // `lo` = the first candidate edge not shorter than `min` (what a binary
+            // search would find; the step back covers rounding making `min` dip).
+            while *lo < cand.len() && cand[*lo].len < min {
+                *lo += 1;
+            }
+            while *lo > 0 && cand[*lo - 1].len >= min {
+                *lo -= 1;
+            }
+            for ce in &cand[*lo..] {
+                if ce.len > max {
+                    break;
                 }
-                k += 1;
+                // Both angles at once, no early exit: fewer mispredicted branches.
+                if (angle_diff(pe.a_to, ce.a_to) <= EDGE_ANGLE_TOL)
+                    & (angle_diff(pe.a_from, ce.a_from) <= EDGE_ANGLE_TOL)
+                {
+                    let v1 = usize::from(pe.from) * nc + usize::from(ce.from);
+                    let v2 = usize::from(pe.to) * nc + usize::from(ce.to);
+                    if let Some(v) = s.votes.get_mut(v1) {
+                        *v = v.saturating_add(1);
+                    }
+                    if let Some(v) = s.votes.get_mut(v2) {
+                        *v = v.saturating_add(1);
+                    }
+                    s.matches
+                        .push(u32::from_be_bytes([pe.from, pe.to, ce.from, ce.to]));
+                }
             }
         }
     }
     if s.matches.is_empty() {
         return 0.0;
     }
-    for m in s.matches.iter_mut() {
-        m.support = s.votes[usize::from(m.pi) * nc + usize::from(m.ck)]
-            .saturating_add(s.votes[usize::from(m.pj) * nc + usize::from(m.cl)]);
-    }
     // The best-supported edge pairs become roots; ties broken by indices so the result
-    // does not depend on sort stability.
-    let key = |m: &EdgeMatch| (std::cmp::Reverse(m.support), m.pi, m.pj, m.ck, m.cl);
-    let take = s.matches.len().min(ROOTS * 4);
-    if s.matches.len() > take {
-        s.matches.select_nth_unstable_by_key(take - 1, key);
-        s.matches.truncate(take);
+    // does not depend on sort order. Key: (u16::MAX − support, pi, pj, ck, cl) in one
+    // integer, smallest first.
+    // The keys are unique (one per edge pair), so the top list does not depend on the
+    // order the matches were found in.
+    let mut top = [u64::MAX; ROOTS * 4];
+    let mut top_len = 0usize;
+    for &m in &s.matches {
+        let [pi, pj, ck, cl] = m.to_be_bytes();
+        let vote = |i: u8, k: u8| {
+            s.votes
+                .get(usize::from(i) * nc + usize::from(k))
+                .copied()
+                .unwrap_or(0)
+        };
+        let support = vote(pi, ck).saturating_add(vote(pj, cl));
+        let key = (u64::from(u16::MAX - support) << 32) | u64::from(m);
+        if top_len == top.len() && key >= top[top.len() - 1] {
+            continue;
+        }
+        // Insertion into the short sorted list.
+        let mut at = top_len.min(top.len() - 1);
+        while at > 0 && top[at - 1] > key {
+            top[at] = top[at - 1];
+            at -= 1;
+        }
+        top[at] = key;
+        top_len = (top_len + 1).min(top.len());
     }
-    s.matches.sort_unstable_by_key(key);
+    s.roots.clear();
+    s.roots.extend_from_slice(&top[..top_len]);
 
     let mut best = 0.0f32;
-    let mut tried: Vec<Rigid> = Vec::with_capacity(ROOTS);
-    let roots: Vec<EdgeMatch> = s.matches.clone();
-    for root in roots {
-        if tried.len() >= ROOTS {
+    let mut tried: [Option<Rigid>; ROOTS] = [None; ROOTS];
+    let mut tried_count = 0;
+    for r in 0..s.roots.len() {
+        if tried_count >= ROOTS {
             break;
         }
+        let [pi, pj, ck, cl] = (s.roots[r] as u32).to_be_bytes();
+        let root = EdgeMatch { pi, pj, ck, cl };
         let rigid = root_transform(p, c, root);
         // Roots that imply (almost) the same alignment add nothing but time.
-        if tried.iter().any(|t| {
+        if tried[..tried_count].iter().flatten().any(|t| {
             angle_diff(wrap(t.angle), wrap(rigid.angle)) < 0.12
-                && (t.tx - rigid.tx).hypot(t.ty - rigid.ty) < 12.0
+                && hypot(t.tx - rigid.tx, t.ty - rigid.ty) < 12.0
         }) {
             continue;
         }
-        tried.push(rigid);
+        tried[tried_count] = Some(rigid);
+        tried_count += 1;
         let first = pair_up(p, c, rigid, s);
         best = best.max(first);
         // Too few pairs to refit on: a chance alignment, not worth a second pass.
@@ -452,6 +669,20 @@ fn refit(p: &PreparedTemplate, c: &PreparedTemplate, pairs: &[(u8, u8, f32)], ol
     }
 }
 
+/// A pairing candidate as one sortable integer: the cost's bits (a non-negative float's
+/// bits order like the float), then the probe and candidate indices.
+fn candidate_key(cost: f32, i: usize, k: usize) -> u64 {
+    (u64::from(cost.to_bits()) << 16) | ((i as u64 & 0xff) << 8) | (k as u64 & 0xff)
+}
+
+fn from_candidate_key(key: u64) -> (f32, u8, u8) {
+    (
+        f32::from_bits((key >> 16) as u32),
+        (key >> 8) as u8,
+        key as u8,
+    )
+}
+
 /// Pairs minutiae one-to-one under `t` (greedy by cost) into `s.pairs` and returns the
 /// score of that pairing.
 fn pair_up(p: &PreparedTemplate, c: &PreparedTemplate, t: Rigid, s: &mut Scratch) -> f32 {
@@ -461,22 +692,28 @@ fn pair_up(p: &PreparedTemplate, c: &PreparedTemplate, t: Rigid, s: &mut Scratch
     s.tolerance.clear();
     let mut widest = 0.0f32;
     for r in &c.points {
-        let tol = PAIR_DIST_BASE + PAIR_DIST_REL * (r.x - t.anchor.0).hypot(r.y - t.anchor.1);
+        let tol = PAIR_DIST_BASE + PAIR_DIST_REL * hypot(r.x - t.anchor.0, r.y - t.anchor.1);
         widest = widest.max(tol);
-        s.tolerance.push(tol);
+        s.tolerance.push(Target {
+            x: r.x,
+            y: r.y,
+            dir: r.dir,
+            tol,
+            tol2: tol * tol,
+        });
     }
     s.candidates.clear();
     for (i, q) in s.moved.iter().enumerate() {
-        let first = c.points.partition_point(|r| r.x < q.x - widest);
-        for (k, r) in c.points.iter().enumerate().skip(first) {
+        let first = c.first_at_or_right_of(q.x - widest);
+        for (k, r) in s.tolerance.iter().enumerate().skip(first) {
+            let (tol, tol2) = (r.tol, r.tol2);
             let dx = r.x - q.x;
             if dx > widest {
                 break;
             }
             let dy = r.y - q.y;
-            let tol = s.tolerance[k];
             let d2 = dx * dx + dy * dy;
-            if d2 > tol * tol {
+            if d2 > tol2 {
                 continue;
             }
             let da = angle_diff(q.dir, r.dir);
@@ -484,24 +721,23 @@ fn pair_up(p: &PreparedTemplate, c: &PreparedTemplate, t: Rigid, s: &mut Scratch
                 continue;
             }
             let cost = d2.sqrt() / tol + da / PAIR_ANGLE_TOL;
-            s.candidates.push((cost, i as u8, k as u8));
+            s.candidates.push(candidate_key(cost, i, k));
         }
     }
-    s.candidates
-        .sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then((a.1, a.2).cmp(&(b.1, b.2))));
-    s.probe_used.clear();
-    s.probe_used.resize(p.points.len(), false);
-    s.cand_used.clear();
-    s.cand_used.resize(c.points.len(), false);
+    // The keys sort as (cost, probe index, candidate index) did.
+    s.candidates.sort_unstable();
+    // One bit per minutia (at most MAX_MINUTIAE ≤ 128 of them).
+    let (mut probe_used, mut cand_used) = (0u128, 0u128);
     s.pairs.clear();
     let mut weight = 0.0f32;
-    for &(cost, i, k) in &s.candidates {
-        let (iu, ku) = (usize::from(i), usize::from(k));
-        if s.probe_used[iu] || s.cand_used[ku] {
+    for &key in &s.candidates {
+        let (cost, i, k) = from_candidate_key(key);
+        let (ib, kb) = (1u128 << (i & 127), 1u128 << (k & 127));
+        if probe_used & ib != 0 || cand_used & kb != 0 {
             continue;
         }
-        s.probe_used[iu] = true;
-        s.cand_used[ku] = true;
+        probe_used |= ib;
+        cand_used |= kb;
         // cost is in [0, 2]: a perfect fit weighs 1, a pair at the box edge 0.5.
         weight += 1.0 - 0.25 * cost;
         s.pairs.push((i, k, cost));

@@ -132,6 +132,57 @@ pub fn fused_threshold(fmr: f64) -> Result<f64, CalibrationError> {
     Ok(hi / std::f64::consts::LN_10)
 }
 
+/// One finger already compared (by any matcher), for [`decide`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoredFinger {
+    pub position: FingerPosition,
+    /// The matcher's own score (logged).
+    pub raw_score: f32,
+    /// Calibrated `-log10 FMR`.
+    pub score: f64,
+    pub probe_quality: u8,
+    /// Minutiae of the probe, when the matcher tells (0 when it does not).
+    pub probe_minutiae: usize,
+    /// The capture is too poor to decide on (the caller applies the policy's minimums
+    /// to what it knows).
+    pub poor: bool,
+}
+
+/// The two-finger decision on scores from any matcher (a plugin's included): the same
+/// rules as [`verify`], with the per-finger threshold applied to the calibrated score.
+pub fn decide(policy: &Policy, fingers: &[ScoredFinger]) -> Result<Verification, PolicyError> {
+    if fingers.len() != 2 {
+        return Err(PolicyError::FingerCount(fingers.len()));
+    }
+    let single = Threshold::for_fmr(policy.target_fmr)?;
+    let fused_t = fused_threshold(policy.target_fmr)?;
+    let comparisons = fingers
+        .iter()
+        .map(|f| {
+            let (threshold, pass) = match policy.mode {
+                Mode::BothMustPass => (single.score(), f.score >= single.score()),
+                Mode::ScoreFusion => (fused_t, false),
+            };
+            Comparison {
+                position: f.position,
+                raw_score: f.raw_score,
+                score: f.score,
+                threshold,
+                probe_quality: f.probe_quality,
+                probe_minutiae: f.probe_minutiae,
+                outcome: if f.poor {
+                    FingerOutcome::PoorCapture
+                } else if pass {
+                    FingerOutcome::Pass
+                } else {
+                    FingerOutcome::Fail
+                },
+            }
+        })
+        .collect();
+    Ok(conclude(policy.mode, comparisons, fused_t))
+}
+
 /// Verifies the two fingers under `policy`.
 pub fn verify(policy: &Policy, fingers: &[FingerPair<'_>]) -> Result<Verification, PolicyError> {
     if fingers.len() != 2 {
@@ -180,10 +231,15 @@ pub fn verify(policy: &Policy, fingers: &[FingerPair<'_>]) -> Result<Verificatio
             },
         });
     }
+    Ok(conclude(policy.mode, comparisons, fused_t))
+}
+
+/// The decision from the per-finger comparisons.
+fn conclude(mode: Mode, mut comparisons: Vec<Comparison>, fused_t: f64) -> Verification {
     let any_poor = comparisons
         .iter()
         .any(|c| c.outcome == FingerOutcome::PoorCapture);
-    let (decision, fused) = match policy.mode {
+    let (decision, fused) = match mode {
         Mode::BothMustPass => {
             let all = comparisons.iter().all(|c| c.outcome == FingerOutcome::Pass);
             (
@@ -221,11 +277,11 @@ pub fn verify(policy: &Policy, fingers: &[FingerPair<'_>]) -> Result<Verificatio
             )
         }
     };
-    Ok(Verification {
+    Verification {
         decision,
         comparisons,
         fused,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@ pub mod hotplug;
 pub mod inproc;
 pub mod isolated;
 pub mod loader;
+pub mod matcher;
 pub mod probe;
 pub mod protocol;
 

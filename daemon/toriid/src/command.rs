@@ -467,9 +467,14 @@ impl Core {
             Command::InspectDocument { mrz } => {
                 let flow = self.running_flow()?;
                 if flow.status().transaction.is_some() {
-                    return Err(CommandError::Conflict("a traveler is using the gate".into()));
+                    return Err(CommandError::Conflict(
+                        "a traveler is using the gate".into(),
+                    ));
                 }
-                flow.inspect_document(mrz).await.map(CommandOutput::Inspection).map_err(CommandError::Conflict)
+                flow.inspect_document(mrz)
+                    .await
+                    .map(CommandOutput::Inspection)
+                    .map_err(CommandError::Conflict)
             }
             Command::GetTransaction { id } => {
                 let parsed = uuid::Uuid::parse_str(&id)

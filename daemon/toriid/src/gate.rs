@@ -91,16 +91,27 @@ impl GateHandle {
 
     /// Inspects the passport on the reader (maintenance, `toriictl doc read`). Without
     /// `mrz_lines`, the reader's optical MRZ is used.
-    pub async fn inspect_document(&self, mrz_lines: Option<Vec<String>>) -> Result<InspectionReport, String> {
+    pub async fn inspect_document(
+        &self,
+        mrz_lines: Option<Vec<String>>,
+    ) -> Result<InspectionReport, String> {
         let lines = match mrz_lines {
             Some(lines) => lines,
             None => {
-                let id = self.document_reader.as_deref().ok_or("no document reader configured")?;
+                let id = self
+                    .document_reader
+                    .as_deref()
+                    .ok_or("no document reader configured")?;
                 let device = self.devices.handle(id).map_err(|e| e.to_string())?;
                 match device.call(Request::ReadMrz).await {
                     Ok(Response::Mrz { lines }) => lines,
                     Ok(_) => return Err("the reader answered without an MRZ".into()),
-                    Err(e) => return Err(format!("the MRZ could not be read ({}): give it with --mrz", e.status())),
+                    Err(e) => {
+                        return Err(format!(
+                            "the MRZ could not be read ({}): give it with --mrz",
+                            e.status()
+                        ));
+                    }
                 }
             }
         };
@@ -153,7 +164,11 @@ pub fn start(
         }
     };
     let document_reader = by_class.get(&DeviceClass::DocumentReader).cloned();
-    let inspector = Arc::new(ChipInspector { devices: devices.clone(), document_reader: document_reader.clone(), trust });
+    let inspector = Arc::new(ChipInspector {
+        devices: devices.clone(),
+        document_reader: document_reader.clone(),
+        trust,
+    });
     let records = Arc::new(RecentRecords::default());
     let ports = Ports {
         devices: LaneDevices {
@@ -331,7 +346,12 @@ impl InspectionReport {
             apdus: 0,
             checks: vec![CheckView {
                 check: "ChipAccess".into(),
-                outcome: if reason.is_some() { "failed" } else { "not-performed" }.into(),
+                outcome: if reason.is_some() {
+                    "failed"
+                } else {
+                    "not-performed"
+                }
+                .into(),
                 reason: reason.map(str::to_owned),
                 detail: Some(why.to_owned()),
             }],
@@ -345,7 +365,12 @@ impl InspectionReport {
             .checks
             .iter()
             .map(|(check, outcome)| match outcome {
-                Outcome::Passed => CheckView { check: format!("{check:?}"), outcome: "passed".into(), reason: None, detail: None },
+                Outcome::Passed => CheckView {
+                    check: format!("{check:?}"),
+                    outcome: "passed".into(),
+                    reason: None,
+                    detail: None,
+                },
                 Outcome::Failed { reason, detail } => CheckView {
                     check: format!("{check:?}"),
                     outcome: "failed".into(),
@@ -362,7 +387,10 @@ impl InspectionReport {
             .collect();
         InspectionReport {
             genuine: verdict.is_genuine(),
-            access: verdict.access.map(|a| format!("{a:?}").to_lowercase()).unwrap_or_else(|| "none".into()),
+            access: verdict
+                .access
+                .map(|a| format!("{a:?}").to_lowercase())
+                .unwrap_or_else(|| "none".into()),
             apdus: verdict.apdus,
             checks,
             reason: verdict.reasons().first().map(|r| r.as_str().to_owned()),
@@ -374,11 +402,25 @@ impl ChipInspector {
     /// Inspects the chip on the reader against `mrz_lines` (the printed MRZ).
     pub async fn inspect_report(&self, mrz_lines: &[String]) -> InspectionReport {
         let Some(trust) = self.trust.clone() else {
-            return InspectionReport::without_chip("not-checked", "no trust store configured", None);
+            return InspectionReport::without_chip(
+                "not-checked",
+                "no trust store configured",
+                None,
+            );
         };
-        let device = match self.document_reader.as_deref().map(|id| self.devices.handle(id)) {
+        let device = match self
+            .document_reader
+            .as_deref()
+            .map(|id| self.devices.handle(id))
+        {
             Some(Ok(device)) => device,
-            _ => return InspectionReport::without_chip("none", "no document reader", Some("DOC_CHIP_ACCESS_FAILED")),
+            _ => {
+                return InspectionReport::without_chip(
+                    "none",
+                    "no document reader",
+                    Some("DOC_CHIP_ACCESS_FAILED"),
+                );
+            }
         };
         match device.call(Request::ChipConnect).await {
             Ok(_) => {}
@@ -387,11 +429,18 @@ impl ChipInspector {
             }
             Err(e) => {
                 tracing::warn!(status = %e.status(), "passport chip could not be powered");
-                return InspectionReport::without_chip("none", &e.to_string(), Some("DOC_CHIP_ACCESS_FAILED"));
+                return InspectionReport::without_chip(
+                    "none",
+                    &e.to_string(),
+                    Some("DOC_CHIP_ACCESS_FAILED"),
+                );
             }
         }
         let lines = mrz_lines.to_vec();
-        let transport = DeviceTransport { device: device.clone(), runtime: tokio::runtime::Handle::current() };
+        let transport = DeviceTransport {
+            device: device.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
         let verdict = tokio::task::spawn_blocking(move || {
             torii_icao::inspect(transport, &lines, &trust, std::time::SystemTime::now())
         })
@@ -405,7 +454,11 @@ impl ChipInspector {
                 }
                 report
             }
-            Err(_) => InspectionReport::without_chip("none", "the inspection failed", Some("DOC_INSPECTION_FAILED")),
+            Err(_) => InspectionReport::without_chip(
+                "none",
+                "the inspection failed",
+                Some("DOC_INSPECTION_FAILED"),
+            ),
         }
     }
 }
@@ -418,10 +471,16 @@ impl DocumentInspector for ChipInspector {
         Box::pin(async move {
             let report = self.inspect_report(mrz_lines).await;
             match (report.genuine, report.access.as_str(), report.reason) {
-                (true, access, _) => ChipCheck::Genuine { access: access.to_owned() },
+                (true, access, _) => ChipCheck::Genuine {
+                    access: access.to_owned(),
+                },
                 (false, "no-chip", None) => ChipCheck::NoChip,
-                (false, "not-checked", None) => ChipCheck::NotChecked { why: "no trust store configured".into() },
-                (false, _, reason) => ChipCheck::Refused { code: reason.unwrap_or_else(|| "DOC_UNVERIFIED".into()) },
+                (false, "not-checked", None) => ChipCheck::NotChecked {
+                    why: "no trust store configured".into(),
+                },
+                (false, _, reason) => ChipCheck::Refused {
+                    code: reason.unwrap_or_else(|| "DOC_UNVERIFIED".into()),
+                },
             }
         })
     }

@@ -10,10 +10,9 @@ fn main() {
     let include = manifest.join("../../../sdk/include");
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     let compiler = cc::Build::new().get_compiler();
-    println!(
-        "cargo:rerun-if-changed={}",
-        include.join("torii/driver.h").display()
-    );
+    for header in ["torii/driver.h", "torii/matcher.h"] {
+        println!("cargo:rerun-if-changed={}", include.join(header).display());
+    }
 
     let outputs = [
         ("demo_code_reader", "libtorii_demo_code_reader.so", true),
@@ -24,6 +23,16 @@ fn main() {
             true,
         ),
         ("abi_layout_probe", "torii_abi_layout_probe", false),
+        (
+            "demo_finger_matcher",
+            "libtorii_demo_finger_matcher.so",
+            true,
+        ),
+        (
+            "fixture_wrong_abi_matcher",
+            "libtorii_fixture_wrong_abi_matcher.so",
+            true,
+        ),
     ];
     for (source, output, shared) in outputs {
         let source = manifest.join("c").join(format!("{source}.c"));
@@ -47,6 +56,10 @@ fn main() {
             .arg("-o")
             .arg(out.join(output))
             .arg(&source);
+        if shared {
+            // The example matcher uses fabs(); harmless for the others.
+            command.arg("-lm");
+        }
         let status = run(&mut command);
         if !status {
             panic!(

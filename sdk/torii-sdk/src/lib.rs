@@ -18,6 +18,7 @@ pub mod convert;
 pub mod driver;
 #[doc(hidden)]
 pub mod export;
+pub mod matcher;
 pub mod model;
 pub mod transport;
 pub mod usb;

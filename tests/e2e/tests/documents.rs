@@ -13,14 +13,25 @@ const SPECIMEN: [&str; 2] = [
 #[test]
 fn doc_mrz_checks_an_mrz_without_a_daemon_and_names_a_bad_field() {
     let toriictl = bin_dir().join("toriictl");
-    let good = Command::new(&toriictl).args(["--json", "doc", "mrz"]).args(SPECIMEN).output().unwrap();
-    assert!(good.status.success(), "{}", String::from_utf8_lossy(&good.stderr));
+    let good = Command::new(&toriictl)
+        .args(["--json", "doc", "mrz"])
+        .args(SPECIMEN)
+        .output()
+        .unwrap();
+    assert!(
+        good.status.success(),
+        "{}",
+        String::from_utf8_lossy(&good.stderr)
+    );
     let view: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
     assert_eq!(view["valid"], true);
     assert_eq!(view["document_number"], "L898902C3");
 
     let damaged = SPECIMEN[1].replacen("C36", "C35", 1);
-    let bad = Command::new(&toriictl).args(["doc", "mrz", SPECIMEN[0], &damaged]).output().unwrap();
+    let bad = Command::new(&toriictl)
+        .args(["doc", "mrz", SPECIMEN[0], &damaged])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(1));
     let message = String::from_utf8_lossy(&bad.stderr);
     assert!(message.contains("check digit"), "{message}");
@@ -28,8 +39,14 @@ fn doc_mrz_checks_an_mrz_without_a_daemon_and_names_a_bad_field() {
 
 #[test]
 fn doc_read_inspects_the_chip_on_the_reader_and_lists_every_check() {
-    let suite = concat!(env!("CARGO_MANIFEST_DIR"), "/../../simulators/torii-sim/scenarios/suite.toml");
-    let gate = Gate::start_with(GateOptions { scenario: Some(suite.into()), ..GateOptions::default() });
+    let suite = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../simulators/torii-sim/scenarios/suite.toml"
+    );
+    let gate = Gate::start_with(GateOptions {
+        scenario: Some(suite.into()),
+        ..GateOptions::default()
+    });
     gate.maintenance();
 
     gate.sim(&["present-passport", "alice"]);
@@ -37,8 +54,19 @@ fn doc_read_inspects_the_chip_on_the_reader_and_lists_every_check() {
     assert_eq!(report["genuine"], true, "{report}");
     assert_eq!(report["access"], "pace");
     let checks = report["checks"].as_array().unwrap();
-    for name in ["ChipAccess", "SodSignature", "CscaChain", "DataGroupHashes", "MrzMatch", "ChipAuthentication", "ActiveAuthentication"] {
-        let check = checks.iter().find(|c| c["check"] == name).unwrap_or_else(|| panic!("{name} missing: {report}"));
+    for name in [
+        "ChipAccess",
+        "SodSignature",
+        "CscaChain",
+        "DataGroupHashes",
+        "MrzMatch",
+        "ChipAuthentication",
+        "ActiveAuthentication",
+    ] {
+        let check = checks
+            .iter()
+            .find(|c| c["check"] == name)
+            .unwrap_or_else(|| panic!("{name} missing: {report}"));
         assert_eq!(check["outcome"], "passed", "{name}: {check}");
     }
 

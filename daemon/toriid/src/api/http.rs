@@ -181,8 +181,11 @@ async fn inspect_document(State(core): State<AppState>, body: Bytes) -> Result<R
     let body: InspectBody = if body.iter().all(u8::is_ascii_whitespace) {
         InspectBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError(CommandError::BadRequest(format!("invalid inspection request: {e}"))))?
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError(CommandError::BadRequest(format!(
+                "invalid inspection request: {e}"
+            )))
+        })?
     };
     run(&core, Command::InspectDocument { mrz: body.mrz }).await
 }

@@ -263,8 +263,21 @@ fn check_mrz(lines: &[String], json_out: bool) -> Result<(), Failure> {
             if json_out {
                 println!("{view}");
             } else {
-                println!("MRZ valid ({:?}): every check digit and the composite agree", mrz.format);
-                for key in ["document_code", "issuing_state", "document_number", "nationality", "date_of_birth", "sex", "date_of_expiry", "primary_identifier", "secondary_identifier"] {
+                println!(
+                    "MRZ valid ({:?}): every check digit and the composite agree",
+                    mrz.format
+                );
+                for key in [
+                    "document_code",
+                    "issuing_state",
+                    "document_number",
+                    "nationality",
+                    "date_of_birth",
+                    "sex",
+                    "date_of_expiry",
+                    "primary_identifier",
+                    "secondary_identifier",
+                ] {
                     println!("  {key:<22} {}", view[key].as_str().unwrap_or_default());
                 }
             }
@@ -272,7 +285,10 @@ fn check_mrz(lines: &[String], json_out: bool) -> Result<(), Failure> {
         }
         Err(error) => {
             if json_out {
-                println!("{}", serde_json::json!({ "valid": false, "error": error.to_string() }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "valid": false, "error": error.to_string() })
+                );
             }
             Err(Failure::Command(format!("MRZ invalid: {error}")))
         }
@@ -349,6 +365,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     if cli.json {
         println!("{}", String::from_utf8_lossy(&body));
+        // Scripts rely on the exit code: a document that is not verified is a failure.
+        if let Cmd::Doc(_) = &cli.command {
+            let report: toriid::gate::InspectionReport = decode(&body)?;
+            if !report.genuine {
+                return Err(Failure::Command(format!(
+                    "document not verified: {}",
+                    report.reason.as_deref().unwrap_or("see the checks")
+                )));
+            }
+        }
         return Ok(());
     }
     match &cli.command {
@@ -372,19 +398,34 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 fn print_inspection(report: &toriid::gate::InspectionReport) -> Result<(), Failure> {
     println!(
         "{} (access {}, {} APDUs)",
-        if report.genuine { "GENUINE" } else { "NOT VERIFIED" },
+        if report.genuine {
+            "GENUINE"
+        } else {
+            "NOT VERIFIED"
+        },
         report.access,
         report.apdus
     );
     for check in &report.checks {
-        let reason = check.reason.as_deref().map(|r| format!(" [{r}]")).unwrap_or_default();
-        let detail = check.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default();
+        let reason = check
+            .reason
+            .as_deref()
+            .map(|r| format!(" [{r}]"))
+            .unwrap_or_default();
+        let detail = check
+            .detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
         println!("  {:<22} {}{reason}{detail}", check.check, check.outcome);
     }
     if report.genuine {
         Ok(())
     } else {
-        Err(Failure::Command(format!("document not verified: {}", report.reason.as_deref().unwrap_or("see the checks above"))))
+        Err(Failure::Command(format!(
+            "document not verified: {}",
+            report.reason.as_deref().unwrap_or("see the checks above")
+        )))
     }
 }
 

@@ -22,7 +22,7 @@ use torii_core::rules::Lane;
 use torii_matcher::record::FingerPosition as MatcherFinger;
 use torii_matcher::synth::{Finger, Params};
 use torii_sdk::model::{DeviceClass, Event, FingerPosition, FingerSample, Request, Response, Zone};
-use toriid::gate::{BuiltinVerifier, IcaoMrz};
+use toriid::gate::{IcaoMrz, MatcherVerifier};
 
 /// The ICAO specimen traveler with a passport valid until 2034, check digits computed.
 fn mrz() -> Vec<String> {
@@ -197,9 +197,7 @@ async fn run(lane_kind: Lane, n: usize) -> Vec<f64> {
     let ports = Ports {
         devices: Devices(lane),
         registry: registry.clone(),
-        verifier: Arc::new(BuiltinVerifier {
-            policy: Default::default(),
-        }),
+        verifier: Arc::new(MatcherVerifier::builtin()),
         mrz: Arc::new(IcaoMrz),
         inspector: Arc::new(NoChip),
         clock: Arc::new(SystemClock),

@@ -284,7 +284,7 @@ pub enum CommandError {
     #[error("device {id:?} answered {status}")]
     DeviceStatus { id: String, status: Status },
     #[error("the gate is not running: {0}")]
-    GateNotRunning(&'static str),
+    GateNotRunning(String),
     #[error("no transaction {0:?} among the recent ones")]
     UnknownTransaction(String),
     /// The gate cannot take this input now (e.g. an ED card outside the ED card step).
@@ -366,6 +366,8 @@ pub struct Core {
     ready: AtomicBool,
     /// The running flow engine, once started (absent when the gate cannot take travelers).
     flow: std::sync::OnceLock<crate::gate::GateHandle>,
+    /// Why the flow engine is not running, when it is not.
+    flow_missing: std::sync::OnceLock<String>,
 }
 
 impl Core {
@@ -377,7 +379,13 @@ impl Core {
             started,
             ready: AtomicBool::new(false),
             flow: std::sync::OnceLock::new(),
+            flow_missing: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Records why the gate takes no travelers (shown to API callers).
+    pub fn set_flow_missing(&self, why: String) {
+        let _ = self.flow_missing.set(why);
     }
 
     /// Attaches the running flow engine.
@@ -390,9 +398,14 @@ impl Core {
     }
 
     fn running_flow(&self) -> Result<&crate::gate::GateHandle, CommandError> {
-        self.flow.get().ok_or(CommandError::GateNotRunning(
-            "no card issuer key configured (registry.card_issuer_key)",
-        ))
+        self.flow.get().ok_or_else(|| {
+            CommandError::GateNotRunning(
+                self.flow_missing
+                    .get()
+                    .cloned()
+                    .unwrap_or_else(|| "starting".to_owned()),
+            )
+        })
     }
 
     pub fn registry(&self) -> &Arc<Registry> {

@@ -193,6 +193,19 @@ pub enum Bind {
     Usb,
 }
 
+/// Fingerprint verification.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatcherSettings {
+    /// A matcher plugin (`.so`); `None` = the built-in matcher.
+    pub plugin: Option<PathBuf>,
+    /// The `[matcher.config]` table as JSON, handed to the plugin.
+    pub config_json: String,
+    /// Two fingers: both must pass, or their scores are fused.
+    pub mode: torii_matcher::policy::Mode,
+    /// The false match rate the threshold is set for (e.g. 0.0005, 0.0001).
+    pub target_fmr: f64,
+}
+
 /// USB hotplug.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsbConfig {
@@ -203,7 +216,7 @@ pub struct UsbConfig {
 }
 
 /// The validated configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub gate: GateConfig,
     pub paths: PathsConfig,
@@ -214,6 +227,7 @@ pub struct Config {
     pub flow: torii_core::flow::FlowConfig,
     pub documents: DocumentsConfig,
     pub usb: UsbConfig,
+    pub matcher: MatcherSettings,
     /// Sorted by id.
     pub devices: Vec<DeviceConfig>,
     /// The files read, in merge order (for `check-config` and the start-up log).

@@ -90,10 +90,13 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
             core.set_flow(gate);
             tracing::info!(lane = config.gate.lane.name(), "gate flow running");
         }
-        Ok(None) => {}
+        Ok(None) => {
+            core.set_flow_missing("no card issuer key configured (registry.card_issuer_key)".into())
+        }
         Err(error) => {
             // Fail closed: no registry, no travelers; the daemon still serves its APIs.
             tracing::error!(%error, "the gate flow cannot start; the gate takes no travelers");
+            core.set_flow_missing(error.to_string());
         }
     }
 

@@ -40,6 +40,8 @@ pub enum GateError {
     IssuerKey { path: String, reason: String },
     #[error("document trust store: {0}")]
     TrustStore(String),
+    #[error("fingerprint matcher: {0}")]
+    Matcher(String),
 }
 
 /// The running gate, for the API commands.
@@ -176,9 +178,7 @@ pub fn start(
             by_class,
         },
         registry,
-        verifier: Arc::new(BuiltinVerifier {
-            policy: torii_matcher::policy::Policy::default(),
-        }),
+        verifier: Arc::new(MatcherVerifier::from_config(&config.matcher)?),
         mrz: Arc::new(IcaoMrz),
         inspector: inspector.clone(),
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
@@ -492,45 +492,71 @@ fn yymmdd(text: &str, century: i32) -> Option<time::Date> {
     time::Date::from_calendar_date(century + i32::from(number(0..2)?), month, number(4..6)?).ok()
 }
 
-/// torii-matcher's built-in verification (two fingers, calibrated target FMR).
-pub struct BuiltinVerifier {
-    pub policy: torii_matcher::policy::Policy,
+/// Two-finger verification with the configured matcher (a vendor plugin, or
+/// torii-matcher's built-in one) under torii-matcher's policy (calibrated target FMR).
+pub struct MatcherVerifier {
+    matcher: Arc<dyn torii_sdk::matcher::DynMatcher>,
+    policy: torii_matcher::policy::Policy,
 }
 
-impl FingerprintVerifier for BuiltinVerifier {
-    fn verify(&self, enrolled: &[EnrolledFinger], captured: &[FingerSample]) -> Verification {
-        use torii_matcher::PreparedTemplate;
-        use torii_matcher::policy::{Decision, FingerPair, verify};
-        let retry = Verification {
-            decision: FingerDecision::Retry,
-            comparisons: Vec::new(),
+impl MatcherVerifier {
+    /// The built-in matcher with the default policy.
+    pub fn builtin() -> Self {
+        MatcherVerifier {
+            matcher: torii_matcher::builtin::builtin(),
+            policy: Default::default(),
+        }
+    }
+
+    fn from_config(settings: &crate::config::MatcherSettings) -> Result<Self, GateError> {
+        let matcher = torii_plugin_host::matcher::configured_or(
+            &torii_plugin_host::matcher::MatcherConfig {
+                plugin: settings.plugin.clone(),
+                config_json: settings.config_json.clone(),
+            },
+            torii_sdk::matcher::Modality::Finger,
+            torii_matcher::builtin::builtin,
+        )
+        .map_err(|e| GateError::Matcher(e.to_string()))?;
+        let info = matcher.info();
+        tracing::info!(matcher = %info.name, version = %info.version, target_fmr = settings.target_fmr, "fingerprint matcher");
+        let policy = torii_matcher::policy::Policy {
+            mode: settings.mode,
+            target_fmr: settings.target_fmr,
+            ..Default::default()
         };
-        let mut references = Vec::new();
-        let mut probes = Vec::new();
+        Ok(MatcherVerifier { matcher, policy })
+    }
+}
+
+impl FingerprintVerifier for MatcherVerifier {
+    fn verify(&self, enrolled: &[EnrolledFinger], captured: &[FingerSample]) -> Verification {
+        use torii_matcher::builtin::{TemplatePair, verify_with};
+        use torii_matcher::policy::Decision;
+        use torii_sdk::matcher::Template;
+        let mut pairs = Vec::with_capacity(enrolled.len());
         for finger in enrolled {
-            let Ok(reference) = PreparedTemplate::from_iso_bytes(&finger.template, 0) else {
-                tracing::error!(finger = ?finger.position, "registered template is malformed");
+            let code = finger.position.code();
+            // A finger not captured is a bad capture: try again.
+            let Some(sample) = captured.iter().find(|s| s.position == finger.position) else {
+                return Verification {
+                    decision: FingerDecision::Retry,
+                    comparisons: Vec::new(),
+                };
+            };
+            let Some(position) = torii_matcher::record::FingerPosition::new(code as u8) else {
                 return Verification {
                     decision: FingerDecision::NoMatch,
                     comparisons: Vec::new(),
                 };
             };
-            // A capture that is missing or malformed is a bad capture: try again.
-            let Some(sample) = captured.iter().find(|s| s.position == finger.position) else {
-                return retry;
-            };
-            let Ok(probe) = PreparedTemplate::from_iso_bytes(&sample.template, 0) else {
-                return retry;
-            };
-            references.push(reference);
-            probes.push(probe);
+            pairs.push(TemplatePair {
+                position,
+                reference: Template::iso19794_2(&finger.template, code),
+                probe: Template::iso19794_2(&sample.template, code),
+            });
         }
-        let pairs: Vec<FingerPair<'_>> = references
-            .iter()
-            .zip(&probes)
-            .map(|(reference, probe)| FingerPair { reference, probe })
-            .collect();
-        match verify(&self.policy, &pairs) {
+        match verify_with(self.matcher.as_ref(), &self.policy, &pairs) {
             Ok(result) => Verification {
                 decision: match result.decision {
                     Decision::Match => FingerDecision::Match,
@@ -550,8 +576,9 @@ impl FingerprintVerifier for BuiltinVerifier {
                     })
                     .collect(),
             },
-            Err(e) => {
-                tracing::warn!(problem = %e, "fingerprint verification could not run");
+            Err(error) => {
+                // Malformed templates never match.
+                tracing::warn!(%error, "fingerprint verification could not decide");
                 Verification {
                     decision: FingerDecision::NoMatch,
                     comparisons: Vec::new(),

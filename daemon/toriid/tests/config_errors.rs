@@ -131,7 +131,7 @@ const CASES: &[Case] = &[
         env: &[],
         origin: Origin::DropIn("20-site.toml"),
         key: "gat",
-        says: "unknown key (expected one of gate, paths, http, log, registry, flow, documents, usb, devices)",
+        says: "unknown key (expected one of gate, paths, http, log, registry, flow, documents, usb, matcher, devices)",
     },
     Case {
         name: "port that is not an airport code",
@@ -177,6 +177,15 @@ const CASES: &[Case] = &[
         origin: Origin::DropIn("50-registry.toml"),
         key: "registry.card_issuer_key",
         says: "not a P-256 public key",
+    },
+    Case {
+        name: "a false match rate the matcher is not calibrated for",
+        main_edits: &[],
+        drop_ins: &[("60-matcher.toml", "[matcher]\ntarget_fmr = 0.5\n")],
+        env: &[],
+        origin: Origin::DropIn("60-matcher.toml"),
+        key: "matcher.target_fmr",
+        says: "not a false match rate",
     },
     Case {
         name: "a bind mode that does not exist",

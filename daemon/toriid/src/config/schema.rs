@@ -62,6 +62,14 @@ pub(crate) const DEVICE: &[(&str, Shape)] = &[
     ("config", Shape::Free),
 ];
 const USB: &[(&str, Shape)] = &[("poll_ms", Shape::Int), ("fake_bus", Shape::Str)];
+/// `target_fmr` is a number (float or integer): typed in `validate`, where its value
+/// is checked anyway.
+const MATCHER: &[(&str, Shape)] = &[
+    ("plugin", Shape::Str),
+    ("mode", Shape::Str),
+    ("target_fmr", Shape::Free),
+    ("config", Shape::Free),
+];
 pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("gate", Shape::Section(GATE)),
     ("paths", Shape::Section(PATHS)),
@@ -71,6 +79,7 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("flow", Shape::Section(FLOW)),
     ("documents", Shape::Section(DOCUMENTS)),
     ("usb", Shape::Section(USB)),
+    ("matcher", Shape::Section(MATCHER)),
     ("devices", Shape::Devices),
 ];
 

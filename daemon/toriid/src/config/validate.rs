@@ -372,6 +372,7 @@ impl Merged<'_> {
                 format!("{poll_ms} is out of range (10 to 60000 ms)"),
             );
         }
+        let matcher = self.matcher(issues);
         let usb = super::UsbConfig {
             poll: Duration::from_millis(poll_ms.clamp(10, 60_000) as u64),
             fake_bus: self
@@ -400,9 +401,57 @@ impl Merged<'_> {
             flow,
             documents,
             usb,
+            matcher,
             devices,
             sources,
         })
+    }
+
+    fn matcher(&self, issues: &mut Vec<Issue>) -> super::MatcherSettings {
+        use torii_matcher::policy::Mode;
+        let plugin = self.optional_path(issues, "matcher.plugin", false);
+        let mode = self.string(issues, "matcher.mode", "score-fusion");
+        let mode = self
+            .one_of(
+                issues,
+                "matcher.mode",
+                &mode,
+                &[
+                    ("score-fusion", Mode::ScoreFusion),
+                    ("both-must-pass", Mode::BothMustPass),
+                ],
+            )
+            .unwrap_or(Mode::ScoreFusion);
+        let default_fmr = torii_matcher::policy::Policy::default().target_fmr;
+        let target_fmr = self
+            .get::<f64>(issues, "matcher.target_fmr")
+            .unwrap_or(default_fmr);
+        let target_fmr = if (1e-6..=0.01).contains(&target_fmr)
+            && torii_matcher::calibration::Threshold::for_fmr(target_fmr).is_ok()
+        {
+            target_fmr
+        } else {
+            self.issue(
+                issues,
+                "matcher.target_fmr",
+                format!("{target_fmr} is not a false match rate the matcher is calibrated for (1e-6 to 0.01)"),
+            );
+            default_fmr
+        };
+        let config_json = match self.get::<serde_json::Value>(issues, "matcher.config") {
+            Some(value @ serde_json::Value::Object(_)) => value.to_string(),
+            Some(_) => {
+                self.issue(issues, "matcher.config", "expected a table");
+                "{}".to_owned()
+            }
+            None => "{}".to_owned(),
+        };
+        super::MatcherSettings {
+            plugin,
+            config_json,
+            mode,
+            target_fmr,
+        }
     }
 
     /// An optional absolute path that must exist (a directory when `dir`).

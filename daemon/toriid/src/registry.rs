@@ -225,9 +225,7 @@ impl Registry {
                 let entry = entries.get_mut(device)?;
                 // A detached device (unplugged, shut down) may still report its own
                 // closing; the registry's reason for it being gone stands.
-                if entry.device.is_none() {
-                    return None;
-                }
+                entry.device.as_ref()?;
                 entry.set_health(health.clone())
             }
             HostEvent::Device { device, event } => {

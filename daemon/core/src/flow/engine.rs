@@ -154,31 +154,7 @@ impl<D: GateDevices> Engine<D> {
 
     /// Doors: entry open to let one traveler in, exit closed; light green; codes on.
     async fn prepare_idle(&mut self) {
-        let _ = self
-            .call(
-                DeviceClass::LaneController,
-                Request::SetDoor {
-                    door: Door::Exit,
-                    command: DoorCommand::Close,
-                },
-            )
-            .await;
-        let _ = self
-            .call(
-                DeviceClass::LaneController,
-                Request::SetDoor {
-                    door: Door::Entry,
-                    command: DoorCommand::Open,
-                },
-            )
-            .await;
-        let _ = self
-            .call(
-                DeviceClass::LaneController,
-                Request::SetLight {
-                    light: Light::Green,
-                },
-            )
+        self.lane_posture(DoorCommand::Open, DoorCommand::Close, Light::Green)
             .await;
         let _ = self
             .call(
@@ -186,6 +162,31 @@ impl<D: GateDevices> Engine<D> {
                 Request::SetCodeReaderEnabled { enabled: true },
             )
             .await;
+    }
+
+    /// Puts both doors and the light in one posture. The exit door goes first: it is the
+    /// one that must never stand open by mistake. Failures are logged by `call`.
+    async fn lane_posture(&self, entry: DoorCommand, exit: DoorCommand, light: Light) {
+        let lane = DeviceClass::LaneController;
+        let _ = self
+            .call(
+                lane,
+                Request::SetDoor {
+                    door: Door::Exit,
+                    command: exit,
+                },
+            )
+            .await;
+        let _ = self
+            .call(
+                lane,
+                Request::SetDoor {
+                    door: Door::Entry,
+                    command: entry,
+                },
+            )
+            .await;
+        let _ = self.call(lane, Request::SetLight { light }).await;
     }
 
     async fn set_mode(&mut self, mode: Mode) {
@@ -199,27 +200,7 @@ impl<D: GateDevices> Engine<D> {
             Mode::InService => self.prepare_idle().await,
             Mode::FireAlarm => self.release_all_doors().await,
             Mode::OutOfService | Mode::Maintenance => {
-                let lane = DeviceClass::LaneController;
-                let _ = self
-                    .call(
-                        lane,
-                        Request::SetDoor {
-                            door: Door::Exit,
-                            command: DoorCommand::Lock,
-                        },
-                    )
-                    .await;
-                let _ = self
-                    .call(
-                        lane,
-                        Request::SetDoor {
-                            door: Door::Entry,
-                            command: DoorCommand::Close,
-                        },
-                    )
-                    .await;
-                let _ = self
-                    .call(lane, Request::SetLight { light: Light::Red })
+                self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
                     .await;
             }
         }
@@ -227,32 +208,7 @@ impl<D: GateDevices> Engine<D> {
 
     /// Fail safe for egress: every door free.
     async fn release_all_doors(&mut self) {
-        let lane = DeviceClass::LaneController;
-        let _ = self
-            .call(
-                lane,
-                Request::SetDoor {
-                    door: Door::Entry,
-                    command: DoorCommand::Free,
-                },
-            )
-            .await;
-        let _ = self
-            .call(
-                lane,
-                Request::SetDoor {
-                    door: Door::Exit,
-                    command: DoorCommand::Free,
-                },
-            )
-            .await;
-        let _ = self
-            .call(
-                lane,
-                Request::SetLight {
-                    light: Light::Amber,
-                },
-            )
+        self.lane_posture(DoorCommand::Free, DoorCommand::Free, Light::Amber)
             .await;
     }
 

@@ -61,6 +61,9 @@ pub enum Fault {
     SubstitutedDg15,
     /// EF.COM does not list DG14 (the SOD does): an attempt to skip CA.
     Dg14NotInEfCom,
+    /// The SOD is signed by a DS certificate (same key) with serial
+    /// `pki::REVOKED_DS_SERIAL`, which `TestPki::crl` revokes.
+    RevokedDs,
 }
 
 /// What to put on the chip.
@@ -275,6 +278,8 @@ impl ChipSim {
         let ds_cert =
             if has(&Fault::UnknownCsca) || has(&Fault::ExpiredDs) || has(&Fault::IssuerMismatch) {
                 pki::ds_certificate(&pki.ds_key, &csca_cert, &csca_key, country, from, to)?
+            } else if has(&Fault::RevokedDs) {
+                pki.revoked_ds_certificate(country)?
             } else {
                 pki.ds_cert.clone()
             };

@@ -9,6 +9,7 @@ use cms::signed_data::{
     CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
 };
 use const_oid::ObjectIdentifier;
+use der::asn1::BitString;
 use der::asn1::{OctetString, SetOfVec, UtcTime};
 use der::{Any, Encode};
 use p256::ecdsa::{DerSignature, SigningKey};
@@ -18,10 +19,14 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use std::str::FromStr;
 use std::time::{Duration, UNIX_EPOCH};
 use thiserror::Error;
-use torii_icao::pa::{DataGroupHash, LdsSecurityObject, OID_LDS_SECURITY_OBJECT, TrustStore};
+use torii_icao::pa::{
+    CscaMasterList, DataGroupHash, LdsSecurityObject, OID_CSCA_MASTER_LIST,
+    OID_LDS_SECURITY_OBJECT, TrustStore,
+};
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
+use x509_cert::crl::{CertificateList, RevokedCert, TbsCertList};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
@@ -100,6 +105,10 @@ pub fn csca_certificate(
     Ok(b.build::<DerSignature>()?)
 }
 
+/// The serial number of the DS certificate that [`TestPki::crl`] revokes (the
+/// regular DS has serial 2, the CSCA 1, the master list signer 3).
+pub const REVOKED_DS_SERIAL: u32 = 0x0BAD;
+
 /// A DS certificate for `ds_key`, issued by `csca_cert`/`csca_key`.
 pub fn ds_certificate(
     ds_key: &SigningKey,
@@ -109,9 +118,24 @@ pub fn ds_certificate(
     from: u64,
     to: u64,
 ) -> Result<Certificate, PkiError> {
-    let subject = Name::from_str(&format!(
-        "CN=Test Document Signer,O=torii test PKI,C={country}"
-    ))?;
+    issued_certificate(
+        ds_key,
+        (csca_cert, csca_key),
+        &format!("CN=Test Document Signer,O=torii test PKI,C={country}"),
+        2,
+        (from, to),
+    )
+}
+
+/// A certificate for `key` with `subject` and `serial`, issued by a CSCA.
+pub fn issued_certificate(
+    key: &SigningKey,
+    (csca_cert, csca_key): (&Certificate, &SigningKey),
+    subject: &str,
+    serial: u32,
+    (from, to): (u64, u64),
+) -> Result<Certificate, PkiError> {
+    let subject = Name::from_str(subject)?;
     let validity = Validity {
         not_before: utc(jan1(from))?,
         not_after: utc(jan1(to))?,
@@ -123,10 +147,10 @@ pub fn ds_certificate(
     };
     let b = CertificateBuilder::new(
         profile,
-        SerialNumber::from(2u32),
+        SerialNumber::from(serial),
         validity,
         subject,
-        spki_of(ds_key)?,
+        spki_of(key)?,
         csca_key,
     )?;
     Ok(b.build::<DerSignature>()?)
@@ -159,10 +183,27 @@ pub fn sign_sod(
         lds_version_info: None,
     };
     let econtent = lso.to_der()?;
+    let body = sign_cms(OID_LDS_SECURITY_OBJECT, econtent, ds_cert, signer)?;
+    torii_icao::tlv::encode_constructed(0x77, &body).map_err(|e| PkiError::Key(e.to_string()))
+}
+
+/// A DER ContentInfo holding a CMS SignedData over `econtent` of type `content_type`,
+/// with signed attributes (content type, message digest), signed with ECDSA-SHA256 by
+/// `signer` and carrying `cert`, identified by issuer and serial number.
+pub fn sign_cms(
+    content_type: ObjectIdentifier,
+    econtent: Vec<u8>,
+    cert: &Certificate,
+    signer: &SigningKey,
+) -> Result<Vec<u8>, PkiError> {
+    let sha256 = AlgorithmIdentifierOwned {
+        oid: OID_SHA256,
+        parameters: None,
+    };
     let mut attrs = SetOfVec::new();
     attrs.insert(Attribute {
         oid: OID_CONTENT_TYPE,
-        values: SetOfVec::try_from(vec![Any::encode_from(&OID_LDS_SECURITY_OBJECT)?])?,
+        values: SetOfVec::try_from(vec![Any::encode_from(&content_type)?])?,
     })?;
     attrs.insert(Attribute {
         oid: OID_MESSAGE_DIGEST,
@@ -174,8 +215,8 @@ pub fn sign_sod(
     let si = SignerInfo {
         version: cms::content_info::CmsVersion::V1,
         sid: SignerIdentifier::IssuerAndSerialNumber(cms::cert::IssuerAndSerialNumber {
-            issuer: ds_cert.tbs_certificate.issuer.clone(),
-            serial_number: ds_cert.tbs_certificate.serial_number.clone(),
+            issuer: cert.tbs_certificate.issuer.clone(),
+            serial_number: cert.tbs_certificate.serial_number.clone(),
         }),
         digest_alg: sha256.clone(),
         signed_attrs: Some(attrs),
@@ -190,11 +231,11 @@ pub fn sign_sod(
         version: cms::content_info::CmsVersion::V3,
         digest_algorithms: SetOfVec::try_from(vec![sha256])?,
         encap_content_info: EncapsulatedContentInfo {
-            econtent_type: OID_LDS_SECURITY_OBJECT,
+            econtent_type: content_type,
             econtent: Some(Any::encode_from(&OctetString::new(econtent)?)?),
         },
         certificates: Some(CertificateSet(SetOfVec::try_from(vec![
-            CertificateChoices::Certificate(ds_cert.clone()),
+            CertificateChoices::Certificate(cert.clone()),
         ])?)),
         crls: None,
         signer_infos: SignerInfos(SetOfVec::try_from(vec![si])?),
@@ -203,8 +244,70 @@ pub fn sign_sod(
         content_type: OID_SIGNED_DATA,
         content: Any::encode_from(&sd)?,
     };
-    let body = ci.to_der()?;
-    torii_icao::tlv::encode_constructed(0x77, &body).map_err(|e| PkiError::Key(e.to_string()))
+    Ok(ci.to_der()?)
+}
+
+/// An ICAO CSCA master list (`.ml`): CscaMasterList { v0, `cscas` } in a CMS
+/// SignedData of type id-icao-cscaMasterList, signed by `signer`.
+pub fn sign_master_list(
+    cscas: &[Certificate],
+    signer_cert: &Certificate,
+    signer: &SigningKey,
+) -> Result<Vec<u8>, PkiError> {
+    let list = CscaMasterList {
+        version: 0,
+        cert_list: SetOfVec::try_from(cscas.to_vec())?,
+    };
+    sign_cms(OID_CSCA_MASTER_LIST, list.to_der()?, signer_cert, signer)
+}
+
+/// A v2 CRL issued by `csca_cert`/`csca_key` (ECDSA-SHA256), revoking `serials`
+/// (revocation date = `this_update`), current from 1 January `this_update` to
+/// 1 January `next_update`.
+pub fn sign_crl(
+    csca_cert: &Certificate,
+    csca_key: &SigningKey,
+    serials: &[u32],
+    this_update: u64,
+    next_update: u64,
+) -> Result<Vec<u8>, PkiError> {
+    let alg = AlgorithmIdentifierOwned {
+        oid: OID_ECDSA_SHA256,
+        parameters: None,
+    };
+    let tbs = TbsCertList {
+        version: x509_cert::Version::V2,
+        signature: alg.clone(),
+        issuer: csca_cert.tbs_certificate.subject.clone(),
+        this_update: utc(jan1(this_update))?,
+        next_update: Some(utc(jan1(next_update))?),
+        revoked_certificates: (!serials.is_empty())
+            .then(|| {
+                serials
+                    .iter()
+                    .map(|s| {
+                        Ok(RevokedCert {
+                            serial_number: SerialNumber::from(*s),
+                            revocation_date: utc(jan1(this_update))?,
+                            crl_entry_extensions: None,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, PkiError>>()
+            })
+            .transpose()?,
+        crl_extensions: None,
+    };
+    let sig: DerSignature = csca_key.sign(&tbs.to_der()?);
+    let crl = CertificateList {
+        tbs_cert_list: tbs,
+        signature_algorithm: alg,
+        signature: BitString::from_bytes(sig.as_bytes())?,
+    };
+    Ok(crl.to_der()?)
+}
+
+fn subject_country_of(cert: &Certificate) -> String {
+    torii_icao::pa::subject_country(cert).unwrap_or_else(|| "UT".into())
 }
 
 /// The test PKI of one issuing country.
@@ -240,6 +343,50 @@ impl TestPki {
     /// The CSCA certificate, DER encoded (for a trust store directory).
     pub fn csca_der(&self) -> Result<Vec<u8>, PkiError> {
         Ok(self.csca_cert.to_der()?)
+    }
+
+    /// A DS certificate for the same DS key with serial [`REVOKED_DS_SERIAL`] (the one
+    /// [`TestPki::crl`] revokes; `Fault::RevokedDs` puts it on the chip).
+    pub fn revoked_ds_certificate(&self, country: &str) -> Result<Certificate, PkiError> {
+        issued_certificate(
+            &self.ds_key,
+            (&self.csca_cert, &self.csca_key),
+            &format!("CN=Test Document Signer,O=torii test PKI,C={country}"),
+            REVOKED_DS_SERIAL,
+            (2024, 2036),
+        )
+    }
+
+    /// The CSCA's CRL (DER), current 2025-2030, revoking [`REVOKED_DS_SERIAL`] only.
+    pub fn crl(&self) -> Result<Vec<u8>, PkiError> {
+        sign_crl(
+            &self.csca_cert,
+            &self.csca_key,
+            &[REVOKED_DS_SERIAL],
+            2025,
+            2030,
+        )
+    }
+
+    /// A master list signer (key and certificate, serial 3, valid 2024-2036) issued
+    /// by this PKI's CSCA.
+    pub fn master_list_signer(&self) -> Result<(SigningKey, Certificate), PkiError> {
+        let key = key_from_label("master-list-signer")?;
+        let country = crate::pki::subject_country_of(&self.csca_cert);
+        let cert = issued_certificate(
+            &key,
+            (&self.csca_cert, &self.csca_key),
+            &format!("CN=Test Master List Signer,O=torii test PKI,C={country}"),
+            3,
+            (2024, 2036),
+        )?;
+        Ok((key, cert))
+    }
+
+    /// A master list of `cscas` signed by this PKI's master list signer.
+    pub fn master_list(&self, cscas: &[Certificate]) -> Result<Vec<u8>, PkiError> {
+        let (key, cert) = self.master_list_signer()?;
+        sign_master_list(cscas, &cert, &key)
     }
 
     pub fn trust_store(&self) -> TrustStore {

@@ -193,6 +193,8 @@ pub enum GateError {
 #[derive(Clone, Debug)]
 pub struct GateOptions {
     pub scenario: Scenario,
+    /// Where the scenario came from (to print the command that replays its travelers).
+    pub scenario_path: Option<PathBuf>,
     pub lane: String,
     pub http: SocketAddr,
     pub control: SocketAddr,
@@ -298,6 +300,15 @@ pub async fn run(options: GateOptions) -> Result<(), GateError> {
         "  daemon config:           {}",
         layout.config_file().display()
     );
+    if let Some(path) = &options.scenario_path {
+        println!("  replay every traveler of the scenario (PASS/FAIL each):");
+        println!(
+            "      {} scenario run --scenario {} --daemon-socket {} --control http://{control}",
+            sim.display(),
+            path.display(),
+            layout.api_socket().display()
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     let outcome = tokio::select! {

@@ -335,6 +335,7 @@ fn main() -> ExitCode {
                 scenario,
                 dir,
             } => {
+                let scenario_path = scenario.clone();
                 let scenario = match load_scenario(scenario.as_deref()) {
                     Ok(scenario) => scenario,
                     Err(code) => return code,
@@ -345,6 +346,7 @@ fn main() -> ExitCode {
                 });
                 let options = torii_sim::gate::GateOptions {
                     scenario,
+                    scenario_path: scenario_path.clone(),
                     lane,
                     http,
                     control,

@@ -6,6 +6,8 @@
 //! The records are written here by a small ISO/IEC 19794-2:2005 writer (24-byte header,
 //! one view, 6 bytes per minutia, no extended data) over seeded pseudo-random fingers.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -210,20 +212,9 @@ fn wrong_abi_matcher_child() {
 
 #[test]
 fn a_matcher_for_another_abi_major_is_refused_before_any_of_its_code_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("code-ran");
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "wrong_abi_matcher_child",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("TORII_TEST_MARKER", &marker)
-        .status()
-        .unwrap();
-    assert!(status.success(), "the refusal checks failed in the child");
-    assert!(!marker.exists(), "the wrong-ABI matcher's constructor ran");
+    let (passed, code_ran) = common::run_child_with_marker("wrong_abi_matcher_child");
+    assert!(passed, "the refusal checks failed in the child");
+    assert!(!code_ran, "the wrong-ABI matcher's constructor ran");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! header by torii-c-drivers' build, Rust drivers built by cargo) loaded in-process and in
 //! the real `torii-driver-host` process.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -202,20 +204,9 @@ async fn wrong_abi_child() {
 
 #[test]
 fn a_driver_for_another_abi_major_is_refused_before_any_of_its_code_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let marker = dir.path().join("code-ran");
-    let status = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "wrong_abi_child",
-            "--ignored",
-            "--test-threads=1",
-        ])
-        .env("TORII_TEST_MARKER", &marker)
-        .status()
-        .unwrap();
-    assert!(status.success(), "the refusal checks failed in the child");
-    assert!(!marker.exists(), "the wrong-ABI driver's constructor ran");
+    let (passed, code_ran) = common::run_child_with_marker("wrong_abi_child");
+    assert!(passed, "the refusal checks failed in the child");
+    assert!(!code_ran, "the wrong-ABI driver's constructor ran");
 }
 
 #[tokio::test]

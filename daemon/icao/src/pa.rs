@@ -18,6 +18,7 @@ use std::path::Path;
 use std::time::SystemTime;
 use thiserror::Error;
 use x509_cert::Certificate;
+use x509_cert::crl::CertificateList;
 
 /// id-icao-mrtd-security-ldsSecurityObject.
 pub const OID_LDS_SECURITY_OBJECT: ObjectIdentifier =
@@ -57,6 +58,12 @@ pub enum PaError {
     DgHashMissing(u8),
     #[error("certificate: {0}")]
     Certificate(String),
+    #[error("the DS certificate (serial {0}) is revoked by its CSCA's CRL")]
+    DsRevoked(String),
+    #[error("CRL: {0}")]
+    Crl(String),
+    #[error("master list: {0}")]
+    MasterList(String),
 }
 
 fn sod_err(e: impl std::fmt::Display) -> PaError {
@@ -370,46 +377,14 @@ impl Sod {
     /// Verifies the signer's signature with the DS certificate's key, including
     /// the signed attributes' content type and message digest.
     pub fn verify_signature(&self, ds: &Certificate) -> Result<(), PaError> {
-        let si = self.signer()?;
-        let spki = &ds.tbs_certificate.subject_public_key_info;
-        let message = match &si.signed_attrs {
-            None => self.econtent.clone(),
-            Some(attrs) => {
-                let h = HashAlg::from_oid(&si.digest_alg.oid)?;
-                let mut ct_ok = false;
-                let mut md_ok = false;
-                for a in attrs.iter() {
-                    let first = a.values.iter().next();
-                    if a.oid == OID_CONTENT_TYPE {
-                        ct_ok = first.and_then(|v| v.decode_as::<ObjectIdentifier>().ok())
-                            == Some(OID_LDS_SECURITY_OBJECT);
-                    } else if a.oid == OID_MESSAGE_DIGEST {
-                        let want = h.digest(&self.econtent);
-                        md_ok = first
-                            .and_then(|v| v.decode_as::<OctetString>().ok())
-                            .is_some_and(|d| d.as_bytes() == want.as_slice());
-                    }
-                }
-                if !ct_ok {
-                    return Err(PaError::SignedAttributes(
-                        "content type is not the LDS security object",
-                    ));
-                }
-                if !md_ok {
-                    return Err(PaError::SignedAttributes(
-                        "message digest does not match the content",
-                    ));
-                }
-                // The signature covers the DER SET OF, not the [0] IMPLICIT wrapper.
-                attrs.to_der().map_err(sod_err)?
-            }
-        };
-        verify_signature(
-            spki,
-            &si.signature_algorithm,
-            Some(&si.digest_alg),
-            &message,
-            si.signature.as_bytes(),
+        verify_signer_info(
+            self.signer()?,
+            &self.econtent,
+            (
+                OID_LDS_SECURITY_OBJECT,
+                "content type is not the LDS security object",
+            ),
+            &ds.tbs_certificate.subject_public_key_info,
         )
     }
 
@@ -442,6 +417,53 @@ impl Sod {
             Err(PaError::DgHashMismatch(number))
         }
     }
+}
+
+/// Verifies one CMS `SignerInfo` over `econtent` with `spki`: signed attributes
+/// (content type `content_type`, message digest) when present, then the signature.
+fn verify_signer_info(
+    si: &SignerInfo,
+    econtent: &[u8],
+    (content_type, wrong_type): (ObjectIdentifier, &'static str),
+    spki: &SubjectPublicKeyInfoOwned,
+) -> Result<(), PaError> {
+    let message = match &si.signed_attrs {
+        None => econtent.to_vec(),
+        Some(attrs) => {
+            let h = HashAlg::from_oid(&si.digest_alg.oid)?;
+            let mut ct_ok = false;
+            let mut md_ok = false;
+            for a in attrs.iter() {
+                let first = a.values.iter().next();
+                if a.oid == OID_CONTENT_TYPE {
+                    ct_ok = first.and_then(|v| v.decode_as::<ObjectIdentifier>().ok())
+                        == Some(content_type);
+                } else if a.oid == OID_MESSAGE_DIGEST {
+                    let want = h.digest(econtent);
+                    md_ok = first
+                        .and_then(|v| v.decode_as::<OctetString>().ok())
+                        .is_some_and(|d| d.as_bytes() == want.as_slice());
+                }
+            }
+            if !ct_ok {
+                return Err(PaError::SignedAttributes(wrong_type));
+            }
+            if !md_ok {
+                return Err(PaError::SignedAttributes(
+                    "message digest does not match the content",
+                ));
+            }
+            // The signature covers the DER SET OF, not the [0] IMPLICIT wrapper.
+            attrs.to_der().map_err(sod_err)?
+        }
+    };
+    verify_signature(
+        spki,
+        &si.signature_algorithm,
+        Some(&si.digest_alg),
+        &message,
+        si.signature.as_bytes(),
+    )
 }
 
 /// Checks that `cert` is valid at `now`.
@@ -531,16 +553,56 @@ pub enum TrustStoreError {
     },
 }
 
-/// Trusted CSCA certificates.
+/// id-icao-cscaMasterList (ICAO 9303 Part 12, 9).
+pub const OID_CSCA_MASTER_LIST: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.136.1.1.2");
+
+/// CscaMasterList ::= SEQUENCE { version CscaMasterListVersion (v0), certList SET OF Certificate }
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct CscaMasterList {
+    pub version: u8,
+    pub cert_list: der::asn1::SetOfVec<Certificate>,
+}
+
+/// A CRL whose signature was verified with a trusted CSCA's key when it was added.
+#[derive(Clone)]
+struct TrustedCrl {
+    crl: CertificateList,
+    /// The key of the CSCA that signed it (a CRL counts only for DS certificates
+    /// issued by this very key, not by another CSCA with the same name).
+    signer: SubjectPublicKeyInfoOwned,
+}
+
+/// Trusted CSCA certificates and the CRLs their CSCAs signed.
 #[derive(Clone, Default)]
 pub struct TrustStore {
     cscas: Vec<Certificate>,
+    crls: Vec<TrustedCrl>,
 }
 
 impl std::fmt::Debug for TrustStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "TrustStore({} CSCA certificates)", self.cscas.len())
+        write!(
+            f,
+            "TrustStore({} CSCA certificates, {} CRLs)",
+            self.cscas.len(),
+            self.crls.len()
+        )
     }
+}
+
+fn crl_err(e: impl std::fmt::Display) -> PaError {
+    PaError::Crl(e.to_string())
+}
+
+fn ml_err(e: impl std::fmt::Display) -> PaError {
+    PaError::MasterList(e.to_string())
+}
+
+/// The extension of a trust store file, lower-cased.
+fn extension(p: &Path) -> Option<String> {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
 }
 
 impl TrustStore {
@@ -548,6 +610,7 @@ impl TrustStore {
         Self::default()
     }
 
+    /// Number of CSCA certificates.
     pub fn len(&self) -> usize {
         self.cscas.len()
     }
@@ -556,8 +619,15 @@ impl TrustStore {
         self.cscas.is_empty()
     }
 
+    /// Number of CRLs accepted (signature verified by a trusted CSCA).
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
+    }
+
     pub fn add(&mut self, cert: Certificate) {
-        self.cscas.push(cert);
+        if !self.cscas.contains(&cert) {
+            self.cscas.push(cert);
+        }
     }
 
     /// Adds one DER certificate or every certificate of a PEM file.
@@ -566,18 +636,132 @@ impl TrustStore {
             let certs = Certificate::load_pem_chain(bytes)
                 .map_err(|e| PaError::Certificate(e.to_string()))?;
             let n = certs.len();
-            self.cscas.extend(certs);
+            for c in certs {
+                self.add(c);
+            }
             Ok(n)
         } else {
-            self.cscas.push(
+            self.add(
                 Certificate::from_der(bytes).map_err(|e| PaError::Certificate(e.to_string()))?,
             );
             Ok(1)
         }
     }
 
-    /// Loads every `.der`, `.cer`, `.crt` and `.pem` file of a directory. Files that
-    /// fail to parse are returned with the reason, so an operator sees them.
+    /// Adds a CRL, DER or PEM (`X509 CRL`). Refused unless a trusted CSCA's key
+    /// verifies its signature: a CRL nobody can vouch for is an operator error,
+    /// reported at load time rather than silently ignored. Whether it is current
+    /// is decided at each inspection (`now`).
+    pub fn add_crl(&mut self, bytes: &[u8]) -> Result<(), PaError> {
+        let crl = if bytes.starts_with(b"-----BEGIN") {
+            let (label, der) = der::pem::decode_vec(bytes).map_err(crl_err)?;
+            if label != "X509 CRL" {
+                return Err(PaError::Crl(format!(
+                    "PEM label is {label:?}, expected \"X509 CRL\""
+                )));
+            }
+            CertificateList::from_der(&der).map_err(crl_err)?
+        } else {
+            CertificateList::from_der(bytes).map_err(crl_err)?
+        };
+        if crl.signature_algorithm != crl.tbs_cert_list.signature {
+            return Err(PaError::Crl(
+                "signature algorithm differs from the one in the signed part".into(),
+            ));
+        }
+        let tbs = crl.tbs_cert_list.to_der().map_err(crl_err)?;
+        let sig = crl.signature.as_bytes().ok_or(PaError::Crl(
+            "signature is not a whole number of bytes".into(),
+        ))?;
+        let signer = self
+            .cscas
+            .iter()
+            .filter(|c| c.tbs_certificate.subject == crl.tbs_cert_list.issuer)
+            .find(|c| {
+                verify_signature(
+                    &c.tbs_certificate.subject_public_key_info,
+                    &crl.signature_algorithm,
+                    None,
+                    &tbs,
+                    sig,
+                )
+                .is_ok()
+            })
+            .ok_or(PaError::Crl(
+                "signature does not verify with any trusted CSCA of the issuer's name".into(),
+            ))?
+            .tbs_certificate
+            .subject_public_key_info
+            .clone();
+        self.crls.push(TrustedCrl { crl, signer });
+        Ok(())
+    }
+
+    /// Adds the CSCAs of an ICAO CSCA master list (CMS SignedData, eContentType
+    /// id-icao-cscaMasterList). The master list signer's certificate must be in the
+    /// SignedData, verify the signature (and the signed attributes), and be issued
+    /// by a CSCA already trusted. Returns the number of CSCA certificates listed.
+    pub fn add_master_list(&mut self, bytes: &[u8]) -> Result<usize, PaError> {
+        let ci = ContentInfo::from_der(bytes).map_err(ml_err)?;
+        if ci.content_type != OID_SIGNED_DATA {
+            return Err(PaError::MasterList("content is not SignedData".into()));
+        }
+        let sd: SignedData = ci.content.decode_as().map_err(ml_err)?;
+        if sd.encap_content_info.econtent_type != OID_CSCA_MASTER_LIST {
+            return Err(PaError::MasterList(format!(
+                "encapsulated content type is {}, not id-icao-cscaMasterList",
+                sd.encap_content_info.econtent_type
+            )));
+        }
+        let econtent = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .ok_or(PaError::MasterList("no encapsulated content".into()))?
+            .decode_as::<OctetString>()
+            .map_err(ml_err)?
+            .into_bytes();
+        let list = CscaMasterList::from_der(&econtent).map_err(ml_err)?;
+        if list.version != 0 {
+            return Err(PaError::MasterList(format!(
+                "version {}, expected 0",
+                list.version
+            )));
+        }
+        let mut infos = sd.signer_infos.0.iter();
+        let (Some(si), None) = (infos.next(), infos.next()) else {
+            return Err(PaError::MasterList(format!(
+                "{} signer infos, expected 1",
+                sd.signer_infos.0.len()
+            )));
+        };
+        let signer = signer_certificate(&sd, si).ok_or(PaError::MasterList(
+            "no certificate matches the signer".into(),
+        ))?;
+        verify_signer_info(
+            si,
+            &econtent,
+            (
+                OID_CSCA_MASTER_LIST,
+                "content type is not id-icao-cscaMasterList",
+            ),
+            &signer.tbs_certificate.subject_public_key_info,
+        )
+        .map_err(|e| PaError::MasterList(format!("signature: {e}")))?;
+        self.find_issuer(signer).map_err(|_| {
+            PaError::MasterList("the signer certificate is not issued by a trusted CSCA".into())
+        })?;
+        let n = list.cert_list.len();
+        for c in list.cert_list.into_vec() {
+            self.add(c);
+        }
+        Ok(n)
+    }
+
+    /// Loads a directory: certificates (`.der`, `.cer`, `.crt`, `.pem`) first, then
+    /// master lists (`.ml`, which need the CSCA of their signer), then CRLs (`.crl`,
+    /// which need their CSCA, possibly from a master list). Files that fail are
+    /// returned with the reason, so an operator sees them.
     pub fn load_dir(
         dir: &Path,
     ) -> std::io::Result<(TrustStore, Vec<(std::path::PathBuf, String)>)> {
@@ -588,29 +772,36 @@ impl TrustStore {
             .map(|e| e.path())
             .collect();
         entries.sort();
-        for p in entries {
-            let ext = p
-                .extension()
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            if !matches!(ext.as_deref(), Some("der" | "cer" | "crt" | "pem")) {
-                continue;
-            }
-            match std::fs::read(&p)
-                .map_err(|e| e.to_string())
-                .and_then(|b| ts.add_bytes(&b).map_err(|e| e.to_string()))
-            {
-                Ok(_) => {}
-                Err(e) => rejected.push((p, e)),
+        type Load = fn(&mut TrustStore, &[u8]) -> Result<(), PaError>;
+        let passes: [(&[&str], Load); 3] = [
+            (&["der", "cer", "crt", "pem"], |ts, b| {
+                ts.add_bytes(b).map(drop)
+            }),
+            (&["ml"], |ts, b| ts.add_master_list(b).map(drop)),
+            (&["crl"], TrustStore::add_crl),
+        ];
+        for (exts, load) in passes {
+            for p in &entries {
+                if !extension(p).is_some_and(|e| exts.contains(&e.as_str())) {
+                    continue;
+                }
+                if let Err(e) = std::fs::read(p)
+                    .map_err(|e| e.to_string())
+                    .and_then(|b| load(&mut ts, &b).map_err(|e| e.to_string()))
+                {
+                    rejected.push((p.clone(), e));
+                }
             }
         }
         Ok((ts, rejected))
     }
 
     /// The trust store of a directory (`[documents] trust_store`): every `.der`,
-    /// `.cer`, `.crt` and `.pem` certificate in it. Strict, for start-up: an unreadable
-    /// directory or any file that does not parse is an error naming the file, so a
-    /// misconfigured gate does not silently reject (or accept) documents.
+    /// `.cer`, `.crt` and `.pem` certificate, `.ml` master list and `.crl` CRL in it.
+    /// Strict, for start-up: an unreadable directory or any file that does not load
+    /// (bad encoding, bad signature, master list signer or CRL issuer not trusted) is
+    /// an error naming the file, so a misconfigured gate does not silently reject
+    /// (or accept) documents.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<TrustStore, TrustStoreError> {
         let dir = dir.as_ref();
         let (ts, rejected) = Self::load_dir(dir).map_err(|e| TrustStoreError::Directory {
@@ -655,6 +846,66 @@ impl TrustStore {
             })
             .ok_or(PaError::CscaUnknown)
     }
+
+    /// Checks the DS certificate against the CRLs signed by `csca` (its issuer, as
+    /// found by [`TrustStore::find_issuer`]) that are current at `now` (thisUpdate ≤
+    /// now ≤ nextUpdate). A CRL that is not current is not used. No current CRL
+    /// listing the serial: not revoked.
+    pub fn check_revocation(
+        &self,
+        ds: &Certificate,
+        csca: &Certificate,
+        now: SystemTime,
+    ) -> Result<(), PaError> {
+        let key = &csca.tbs_certificate.subject_public_key_info;
+        let serial = &ds.tbs_certificate.serial_number;
+        let revoked = self
+            .crls
+            .iter()
+            .filter(|c| c.signer == *key && c.crl.tbs_cert_list.issuer == ds.tbs_certificate.issuer)
+            .filter(|c| {
+                let t = &c.crl.tbs_cert_list;
+                t.this_update.to_system_time() <= now
+                    && t.next_update.is_none_or(|n| now <= n.to_system_time())
+            })
+            .any(|c| {
+                c.crl
+                    .tbs_cert_list
+                    .revoked_certificates
+                    .iter()
+                    .flatten()
+                    .any(|r| r.serial_number == *serial)
+            });
+        if revoked {
+            Err(PaError::DsRevoked(serial.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The certificate of a SignedData matching a signer identifier.
+fn signer_certificate<'a>(sd: &'a SignedData, si: &SignerInfo) -> Option<&'a Certificate> {
+    use cms::cert::CertificateChoices;
+    sd.certificates.as_ref()?.0.iter().find_map(|c| {
+        let CertificateChoices::Certificate(c) = c else {
+            return None;
+        };
+        let tbs = &c.tbs_certificate;
+        let matches = match &si.sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                ias.issuer == tbs.issuer && ias.serial_number == tbs.serial_number
+            }
+            SignerIdentifier::SubjectKeyIdentifier(ski) => {
+                use x509_cert::ext::pkix::SubjectKeyIdentifier;
+                tbs.get::<SubjectKeyIdentifier>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|(_, k)| k == *ski)
+            }
+        };
+        matches.then_some(c)
+    })
 }
 
 #[cfg(test)]

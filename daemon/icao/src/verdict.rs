@@ -24,6 +24,8 @@ pub enum Check {
     SodStructure,
     SodSignature,
     CscaChain,
+    /// The DS certificate is not listed by a current CRL of its CSCA.
+    DsRevocation,
     DsValidity,
     CscaValidity,
     DataGroupHashes,
@@ -43,6 +45,8 @@ pub enum ReasonCode {
     SodInvalid,
     SodSignatureInvalid,
     CscaUnknown,
+    /// A current CRL signed by the issuing CSCA lists the DS certificate's serial.
+    DsRevoked,
     DsExpired,
     CscaExpired,
     DgHashMismatch,
@@ -70,6 +74,7 @@ impl ReasonCode {
             ReasonCode::SodInvalid => "DOC_SOD_INVALID",
             ReasonCode::SodSignatureInvalid => "DOC_SOD_SIGNATURE_INVALID",
             ReasonCode::CscaUnknown => "DOC_CSCA_UNKNOWN",
+            ReasonCode::DsRevoked => "DOC_DS_REVOKED",
             ReasonCode::DsExpired => "DOC_DS_EXPIRED",
             ReasonCode::CscaExpired => "DOC_CSCA_EXPIRED",
             ReasonCode::DgHashMismatch => "DOC_DG_HASH_MISMATCH",
@@ -180,7 +185,7 @@ impl Default for InspectOptions {
 /// Checks required for genuineness. Chip and Active Authentication must not have
 /// failed either: they are `NotPerformed` when the chip has no DG14/DG15 (or uses a
 /// variant not implemented here), which does not make a document not genuine.
-const PA_CHECKS: [Check; 12] = [
+const PA_CHECKS: [Check; 13] = [
     Check::OpticalMrz,
     Check::ChipAccess,
     Check::ReadFiles,
@@ -188,6 +193,7 @@ const PA_CHECKS: [Check; 12] = [
     Check::SodStructure,
     Check::SodSignature,
     Check::CscaChain,
+    Check::DsRevocation,
     Check::DsValidity,
     Check::CscaValidity,
     Check::DataGroupHashes,
@@ -559,12 +565,19 @@ pub fn inspect_with<T: ChipTransport>(
             match trust.find_issuer(ds) {
                 Ok(csca) => {
                     b.pass(Check::CscaChain);
+                    match trust.check_revocation(ds, csca, now) {
+                        Ok(()) => b.pass(Check::DsRevocation),
+                        Err(e) => b.fail(Check::DsRevocation, ReasonCode::DsRevoked, e),
+                    }
                     match pa::check_validity(csca, now, "CSCA") {
                         Ok(()) => b.pass(Check::CscaValidity),
                         Err(e) => b.fail(Check::CscaValidity, ReasonCode::CscaExpired, e),
                     }
                 }
-                Err(e) => b.fail(Check::CscaChain, ReasonCode::CscaUnknown, e),
+                Err(e) => {
+                    b.fail(Check::CscaChain, ReasonCode::CscaUnknown, e);
+                    b.not_performed(Check::DsRevocation, "no trusted CSCA issued the DS");
+                }
             }
             match pa::check_validity(ds, now, "DS") {
                 Ok(()) => b.pass(Check::DsValidity),
@@ -640,6 +653,7 @@ pub fn inspect_with<T: ChipTransport>(
         Check::SodStructure,
         Check::SodSignature,
         Check::CscaChain,
+        Check::DsRevocation,
         Check::DsValidity,
         Check::CscaValidity,
     ]
@@ -741,6 +755,7 @@ mod tests {
             "DOC_DG_HASH_MISMATCH"
         );
         assert_eq!(ReasonCode::CscaUnknown.as_str(), "DOC_CSCA_UNKNOWN");
+        assert_eq!(ReasonCode::DsRevoked.as_str(), "DOC_DS_REVOKED");
     }
 
     struct Dead;
@@ -762,6 +777,6 @@ mod tests {
             v.outcome(Check::SodSignature),
             Some(Outcome::NotPerformed { .. })
         ));
-        assert_eq!(v.checks.len(), 14);
+        assert_eq!(v.checks.len(), 15);
     }
 }

@@ -263,7 +263,9 @@ fn trust_store_loads_a_directory_of_der_and_pem() {
     std::fs::write(dir.join("README"), b"ignored").unwrap();
     let (ts, rejected) = torii_icao::pa::TrustStore::load_dir(&dir).unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(ts.len(), 2);
+    // The same CSCA in DER and PEM is kept once (duplicates are dropped, as master
+    // lists usually repeat CSCAs already in the directory).
+    assert_eq!(ts.len(), 1);
     assert_eq!(rejected.len(), 1);
     let v = inspect(chip(vec![]), &optical(), &ts, system_time(2026));
     assert!(v.is_genuine());

@@ -4,8 +4,9 @@
 //! `cargo bench -p torii-matcher --bench evaluate [--features bozorth3]`
 //!
 //! Environment: `TORII_EVAL_FINGERS` (default 400 fingers × 4 impressions),
-//! `TORII_CALIBRATE=<fingers>` prints a fresh calibration table instead (see
-//! `src/calibration.rs`).
+//! `TORII_CALIBRATE=<fingers>` prints fresh calibration tables instead, the
+//! single-finger `TABLE` and the two-finger `FUSED_TABLE` (`<fingers>` travelers,
+//! `TORII_CALIBRATE_TRAVELERS` to change; see `src/calibration.rs`).
 
 use std::time::Instant;
 use torii_matcher::policy::{Decision, FingerPair, Mode, Policy, verify};
@@ -146,6 +147,93 @@ fn calibrate(fingers: usize) {
         fmr /= 10f64.sqrt();
     }
     println!("// max impostor score {:.4}", scores[0]);
+    // The fused table uses `fingers` travelers (2 × fingers fingers, unless
+    // TORII_CALIBRATE_TRAVELERS says otherwise): 4× the transactions of `fingers / 2`
+    // travelers, for a tail measured as far as the single table's. The first fingers
+    // are the single table's (the generator is seeded per finger).
+    let travelers = std::env::var("TORII_CALIBRATE_TRAVELERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(fingers);
+    if 2 * travelers == fingers {
+        calibrate_fusion(&data);
+    } else {
+        calibrate_fusion(&Dataset::generate(
+            &params,
+            CALIBRATION_SEED,
+            2 * travelers,
+            1,
+        ));
+    }
+}
+
+/// The fused table (`FUSED_TABLE` in `src/calibration.rs`): two-finger impostor
+/// transactions on the same calibration set, built as the benchmark builds its own —
+/// travelers are finger pairs (2t, 2t + 1), traveler b's fingers as probes against
+/// traveler a's references, a < b — through [`verify`] (in both-must-pass mode, which
+/// needs no fused table), the fused score being the sum of the two calibrated scores
+/// exactly as score fusion adds them. Transactions the policy would retry (poor probe)
+/// are left out, as the benchmark leaves them out of its FMR.
+fn calibrate_fusion(data: &Dataset) {
+    let prepared: Vec<PreparedTemplate> = data
+        .impressions
+        .iter()
+        .map(|f| PreparedTemplate::from_iso(&f[0].to_iso(FingerPosition::RIGHT_INDEX), 0).unwrap())
+        .collect();
+    let travelers = prepared.len() / 2;
+    let policy = Policy {
+        mode: Mode::BothMustPass,
+        ..Policy::default()
+    };
+    let mut fused: Vec<f64> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|t| {
+                let prepared = &prepared;
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for a in (t..travelers).step_by(2) {
+                        for b in a + 1..travelers {
+                            let pairs = [
+                                FingerPair {
+                                    reference: &prepared[2 * a],
+                                    probe: &prepared[2 * b],
+                                },
+                                FingerPair {
+                                    reference: &prepared[2 * a + 1],
+                                    probe: &prepared[2 * b + 1],
+                                },
+                            ];
+                            // A reference too poor to enrol is no transaction either.
+                            let Ok(v) = verify(&policy, &pairs) else {
+                                continue;
+                            };
+                            if v.decision != Decision::Retry {
+                                out.push(v.comparisons.iter().map(|c| c.score).sum());
+                            }
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    fused.sort_by(|a, b| b.total_cmp(a));
+    let total = fused.len();
+    println!(
+        "// FUSED_TABLE: {total} two-finger impostor transactions, {travelers} travelers, seed {CALIBRATION_SEED:#x}"
+    );
+    println!("// (fused score, FMR = share of impostor transactions with a fused score >= it)");
+    let mut fmr = 0.5f64;
+    while fmr * total as f64 >= 2.0 {
+        let k = ((fmr * total as f64).ceil() as usize).clamp(1, total) - 1;
+        println!("    ({:.4}, {:e}),", fused[k], fmr);
+        fmr /= 10f64.sqrt();
+    }
+    println!("// max impostor fused score {:.4}", fused[0]);
 }
 
 fn main() {

@@ -61,6 +61,13 @@ fn all_parsers(b: &[u8]) {
     let mut sm = SecureMessaging::tdes([1; 16], [2; 16], [0; 8]);
     let _ = sm.unprotect(b);
     let _ = sm.unprotect_command(b);
+    // PACE: EF.CardAccess from the chip, and each GENERAL AUTHENTICATE answer.
+    if let Ok(infos) = torii_icao::pace::parse_card_access(b) {
+        let _ = torii_icao::pace::choose(&infos).map(|i| i.supported_curve());
+    }
+    for tag in [0x80, 0x82, 0x84, 0x86] {
+        let _ = torii_icao::pace::dynamic_data(b, tag, "fuzz");
+    }
 }
 
 #[test]
@@ -88,6 +95,12 @@ fn random_and_mutated_inputs_never_panic() {
     .map(|f| sim.file(*f).unwrap().to_vec())
     .collect();
     seeds.push(torii_chip_sim::SPECIMEN_TD3.as_bytes().to_vec());
+    // A real EF.CardAccess, for the PACE parser's seed.
+    let pace_info = torii_icao::pace::PaceInfo::ecdh_gm(
+        torii_icao::pace::Cipher::Aes128,
+        torii_icao::pace::Curve::P256,
+    );
+    seeds.push(torii_icao::pace::PaceInfo::to_card_access(&[pace_info]).unwrap());
     // A valid protected response for the SM parser's seed.
     let mut card = SecureMessaging::tdes([1; 16], [2; 16], [0; 8]);
     seeds.push(card.protect_response(&[1, 2, 3], 0x9000).unwrap());

@@ -1,0 +1,1 @@
+//! The durable, encrypted record outbox (SQLite WAL, group commit).

@@ -16,3 +16,6 @@ pub mod record;
 pub mod registry;
 pub mod rules;
 pub mod stay;
+
+/// A boxed future, for the engine's async ports (object-safe traits).
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;

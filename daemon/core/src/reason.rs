@@ -74,6 +74,8 @@ reason_codes! {
     FireAlarm = "FIRE_ALARM", "The fire alarm aborted the transaction; every door was released.", "Follow the evacuation procedure; examine the traveler afterwards.", Evacuate;
     OutOfService = "OUT_OF_SERVICE", "The gate was put out of service or into maintenance during the transaction.", "Examine at the booth.", UseBooth;
     WrongLane = "WRONG_LANE", "The card presented belongs to the other direction's procedure.", "Direct the traveler to the right lane.", SeeOfficer;
+    RecordNotStored = "RECORD_NOT_STORED", "The transaction record could not be stored durably (outbox full or storage fault), so the door stayed closed.", "Examine at the booth; report the storage fault to maintenance.", SeeOfficer;
+    OfficerIntervention = "OFFICER_INTERVENTION", "An officer commanded a door during the transaction, which ended it.", "Complete the examination at the booth.", SeeOfficer;
     InternalError = "INTERNAL", "The gate software could not decide (an internal error).", "Examine at the booth; report the fault to maintenance.", SeeOfficer;
 }
 

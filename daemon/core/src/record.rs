@@ -70,6 +70,8 @@ pub struct DeviceUse {
 pub enum Notice {
     /// The 15th record was printed: the card must be rewritten at a registration office.
     RewriteCard,
+    /// The traveler asked the officer for a stamp in the passport (the gate never stamps).
+    StampRequested,
 }
 
 /// The full record of one traveler's transaction. Personal data: `Debug` shows none.
@@ -133,8 +135,11 @@ mod base64_bytes {
 }
 
 /// Where finished records go (the durable outbox and forwarder come later).
+/// Where finished records go. `commit` resolves `Ok` only once the record would survive a
+/// power cut (the daemon's outbox fsyncs it): the engine opens the door only after that,
+/// and refers the traveler (`RECORD_NOT_STORED`) when it fails.
 pub trait RecordSink: Send + Sync {
-    fn submit(&self, record: &TransactionRecord);
+    fn commit<'a>(&'a self, record: &'a TransactionRecord) -> crate::BoxFuture<'a, Result<(), String>>;
 }
 
 /// The line printed on the card's back: date, port, status of residence and period of

@@ -138,6 +138,56 @@ pub struct RegistryConfig {
     /// The card issuing authority's public key (PEM); without it the gate cannot verify
     /// cards and stays out of service.
     pub card_issuer_key: Option<PathBuf>,
+    /// How often registry changes are pulled from central.
+    pub sync_interval: Duration,
+    /// How often revocations are pulled (more often: a revocation must bite promptly).
+    pub revocation_interval: Duration,
+    /// Beyond this since the last successful sync, TTP lanes go out of service.
+    pub max_staleness: Duration,
+}
+
+/// Central immigration (`[central]`); without it records stay in the outbox and the
+/// registry is never refreshed (the gate goes out of service once it is stale).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CentralConfig {
+    /// `https://host:port` (no path).
+    pub url: String,
+    /// The CA central's server certificate must chain to.
+    pub ca: PathBuf,
+    /// The gate's client certificate and key (PEM), reloaded when they change.
+    pub client_certificate: PathBuf,
+    pub client_key: PathBuf,
+    /// Records per batch.
+    pub batch: usize,
+    /// Connect and request timeout.
+    pub timeout: Duration,
+    /// Longest wait between retries (exponential backoff with jitter up to this).
+    pub backoff_max: Duration,
+}
+
+/// The durable record outbox (`[outbox]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// SQLite database (default `<state_dir>/outbox.db`).
+    pub database: PathBuf,
+    /// 32-byte key encrypting personal data at rest (mode 0600); without it the gate
+    /// takes no travelers.
+    pub key_file: Option<PathBuf>,
+    /// Unacknowledged records held at most; at capacity travelers are referred.
+    pub capacity: u64,
+    /// Alarm level, percent of capacity.
+    pub warn_percent: u8,
+    /// How long acknowledged records stay before they are purged.
+    pub retention: Duration,
+}
+
+/// The audit trail (`[audit]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Default `<state_dir>/audit.log`.
+    pub path: PathBuf,
+    /// HMAC key chaining the entries (mode 0600); strongly recommended.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Passport chip inspection.
@@ -223,6 +273,9 @@ pub struct Config {
     pub http: HttpConfig,
     pub log: LogConfig,
     pub registry: RegistryConfig,
+    pub central: Option<CentralConfig>,
+    pub outbox: OutboxConfig,
+    pub audit: AuditConfig,
     /// Timeouts, attempts and the period-of-stay table of the sequences.
     pub flow: torii_core::flow::FlowConfig,
     pub documents: DocumentsConfig,

@@ -9,8 +9,8 @@ use torii_sdk::model::{
 use uuid::Uuid;
 
 use super::{
-    ChipCheck, DeviceFailure, FingerDecision, FlowConfig, GateDevices, GateInput, GateStatus,
-    LastTransaction, Mode, MrzIdentity, Ports, Referral,
+    Alarm, AlarmKind, ChipCheck, DeviceFailure, FingerDecision, FlowConfig, GateDevices,
+    GateInput, GateStatus, Interlock, LastTransaction, Mode, MrzIdentity, Ports, Referral,
 };
 use crate::card;
 use crate::reason::ReasonCode;
@@ -46,6 +46,41 @@ pub struct Engine<D: GateDevices> {
     /// What the lane's events said last: inputs are never "lost" between steps, a step
     /// looks at the state first and waits only for what has not happened yet.
     lane: LaneState,
+    /// Inputs that arrive at any time and are remembered rather than acted on at once.
+    side: SideState,
+}
+
+/// Officer and system inputs that do not end a transaction (or, for a door command,
+/// that must run after the transaction ended).
+#[derive(Default)]
+struct SideState {
+    interlocks: std::collections::BTreeSet<Interlock>,
+    stamp_requested: bool,
+    alarm_acknowledged: bool,
+    /// A door command that ended the transaction, run once the referral is handled.
+    officer_door: Option<(Door, DoorCommand)>,
+}
+
+impl SideState {
+    /// Remembers a side input; false when it is not one.
+    fn observe(&mut self, input: &GateInput) -> bool {
+        match input {
+            GateInput::Interlock { interlock, active } => {
+                if *active {
+                    self.interlocks.insert(*interlock);
+                } else {
+                    self.interlocks.remove(interlock);
+                }
+            }
+            GateInput::StampRequested => self.stamp_requested = true,
+            GateInput::AcknowledgeAlarm => self.alarm_acknowledged = true,
+            GateInput::OfficerDoor { door, command } => {
+                self.officer_door = Some((*door, *command));
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 #[derive(Default)]
@@ -88,6 +123,8 @@ impl LaneState {
 struct Tx {
     record: TransactionRecord,
     started: Instant,
+    /// The record was committed (before the door opened); later steps do not change it.
+    committed: bool,
     passport: Option<PresentedPassport>,
     registration: Option<Registration>,
     card: Option<card::CardData>,
@@ -108,6 +145,8 @@ impl<D: GateDevices> Engine<D> {
             ed_card_errors: Vec::new(),
             last: None,
             transactions: 0,
+            interlocks: Vec::new(),
+            alarm: None,
         });
         let engine = Engine {
             config,
@@ -117,6 +156,7 @@ impl<D: GateDevices> Engine<D> {
             mode: Mode::InService,
             mode_before_alarm: Mode::InService,
             lane: LaneState::default(),
+            side: SideState::default(),
         };
         (engine, watcher)
     }
@@ -125,8 +165,12 @@ impl<D: GateDevices> Engine<D> {
     pub async fn run(mut self) {
         self.prepare_idle().await;
         while let Some(start) = self.wait_for_traveler().await {
-            let record = self.transaction(start).await;
-            self.ports.sink.submit(&record);
+            let (record, committed) = self.transaction(start).await;
+            if !committed && let Err(error) = self.ports.sink.commit(&record).await {
+                // The traveler is already referred; the record stays in the logs' counts
+                // only. Central misses it: the fault is the storage's, reported here.
+                tracing::error!(record = %record.record_id, %error, "the referral's record could not be stored");
+            }
             let guidance = match record.outcome {
                 Outcome::Admitted => "Welcome to Japan.".to_owned(),
                 Outcome::Referred(reason) => reason.guidance().english().to_owned(),
@@ -144,10 +188,72 @@ impl<D: GateDevices> Engine<D> {
                 });
                 s.transactions += 1;
             });
-            if self.mode == Mode::InService {
+            if let Some((door, command)) = self.side.officer_door.take() {
+                self.officer_door(door, command).await;
+            } else if self.accepting() {
                 self.prepare_idle().await;
             }
         }
+    }
+
+    /// Taking travelers: in service with no interlock active.
+    fn accepting(&self) -> bool {
+        self.mode == Mode::InService && self.side.interlocks.is_empty()
+    }
+
+    fn publish_side_state(&self) {
+        let interlocks: Vec<Interlock> = self.side.interlocks.iter().copied().collect();
+        self.status.send_if_modified(|s| {
+            if s.interlocks == interlocks {
+                false
+            } else {
+                s.interlocks = interlocks;
+                true
+            }
+        });
+    }
+
+    /// An idle-time side input: interlocks move the doors, an acknowledgement clears the
+    /// alarm, an officer's door command runs at once.
+    async fn apply_side_input(&mut self, input: &GateInput) {
+        let was_accepting = self.accepting();
+        self.side.observe(input);
+        self.publish_side_state();
+        match input {
+            GateInput::AcknowledgeAlarm => {
+                self.side.alarm_acknowledged = false;
+                self.status.send_modify(|s| s.alarm = None);
+                if self.accepting() {
+                    self.prepare_idle().await;
+                }
+            }
+            GateInput::OfficerDoor { door, command } => {
+                self.side.officer_door = None;
+                self.officer_door(*door, *command).await;
+            }
+            // Outside a transaction there is no record to note it on.
+            GateInput::StampRequested => self.side.stamp_requested = false,
+            _ => {}
+        }
+        let accepting = self.accepting();
+        if was_accepting && !accepting && self.mode != Mode::FireAlarm {
+            tracing::warn!(interlocks = ?self.side.interlocks, "gate out of service: interlock active");
+            self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+                .await;
+        } else if !was_accepting && accepting {
+            tracing::info!("interlocks cleared: gate back in service");
+            self.prepare_idle().await;
+        }
+    }
+
+    async fn officer_door(&mut self, door: Door, command: DoorCommand) {
+        tracing::info!(?door, ?command, "door commanded by an officer");
+        let _ = self
+            .call(
+                DeviceClass::LaneController,
+                Request::SetDoor { door, command },
+            )
+            .await;
     }
 
     // ------------------------------------------------------------------ idle
@@ -197,7 +303,11 @@ impl<D: GateDevices> Engine<D> {
         self.mode = mode;
         self.status.send_modify(|s| s.mode = mode);
         match mode {
-            Mode::InService => self.prepare_idle().await,
+            Mode::InService if self.accepting() => self.prepare_idle().await,
+            Mode::InService => {
+                self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+                    .await;
+            }
             Mode::FireAlarm => self.release_all_doors().await,
             Mode::OutOfService | Mode::Maintenance => {
                 self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
@@ -236,7 +346,14 @@ impl<D: GateDevices> Engine<D> {
                 self.set_mode(mode).await;
                 None
             }
-            _ if self.mode != Mode::InService => None,
+            GateInput::Interlock { .. }
+            | GateInput::OfficerDoor { .. }
+            | GateInput::AcknowledgeAlarm
+            | GateInput::StampRequested => {
+                self.apply_side_input(&input).await;
+                None
+            }
+            _ if !self.accepting() => None,
             GateInput::Device {
                 class: DeviceClass::DocumentReader,
                 event: Event::MediaPresent,
@@ -261,7 +378,11 @@ impl<D: GateDevices> Engine<D> {
 
     // ------------------------------------------------------------------ a transaction
 
-    async fn transaction(&mut self, start: Start) -> TransactionRecord {
+    /// One traveler, start to end. `true` with the record when it was already committed
+    /// (admissions are committed before the door opens).
+    async fn transaction(&mut self, start: Start) -> (TransactionRecord, bool) {
+        self.side.stamp_requested = false;
+        self.side.officer_door = None;
         let now = self.ports.clock.now();
         let mut tx = Tx {
             record: TransactionRecord {
@@ -287,6 +408,7 @@ impl<D: GateDevices> Engine<D> {
                 face_jpeg: None,
             },
             started: Instant::now(),
+            committed: false,
             passport: None,
             registration: None,
             card: None,
@@ -297,16 +419,55 @@ impl<D: GateDevices> Engine<D> {
             Lane::Entry => self.entry(&mut tx, start).await,
             Lane::Exit => self.exit(&mut tx, start).await,
         };
+        let committed = tx.committed;
         if let Err(referral) = result {
             tx.record.outcome = Outcome::Referred(referral.reason);
             tx.record.decided_by = Some(referral.by);
             self.enter_step(&mut tx, Step::Referred);
+            self.note_side_requests(&mut tx);
+            let alarm = match referral.reason {
+                ReasonCode::MultiplePersons => Some(AlarmKind::Tailgating),
+                ReasonCode::DeviceFault => Some(AlarmKind::DeviceFault),
+                _ => None,
+            };
+            if let Some(kind) = alarm {
+                let record_id = Some(tx.record.record_id);
+                self.status
+                    .send_modify(|s| s.alarm = Some(Alarm { kind, record_id }));
+            }
             self.after_referral(&tx, referral.reason).await;
         } else {
             self.enter_step(&mut tx, Step::Done);
         }
+        if !committed {
+            tx.record.finished_at = self.ports.clock.now();
+        }
+        self.publish_side_state();
+        (tx.record, committed)
+    }
+
+    fn note_side_requests(&mut self, tx: &mut Tx) {
+        if std::mem::take(&mut self.side.stamp_requested)
+            && !tx.record.notices.contains(&Notice::StampRequested)
+        {
+            tx.record.notices.push(Notice::StampRequested);
+        }
+    }
+
+    /// Commits the admission's record durably; the door opens only after this.
+    async fn commit_before_passage(&mut self, tx: &mut Tx) -> Flow<()> {
+        self.note_side_requests(tx);
         tx.record.finished_at = self.ports.clock.now();
-        tx.record
+        match self.ports.sink.commit(&tx.record).await {
+            Ok(()) => {
+                tx.committed = true;
+                Ok(())
+            }
+            Err(error) => {
+                tracing::error!(record = %tx.record.record_id, %error, "record not stored: the door stays closed");
+                Err(Referral::new(ReasonCode::RecordNotStored, "record-commit"))
+            }
+        }
     }
 
     /// Entry (landing examination), §8(1).
@@ -681,6 +842,8 @@ impl<D: GateDevices> Engine<D> {
                 },
             )
             .await;
+        // Durable before the door opens: a power cut after this loses nothing.
+        self.commit_before_passage(tx).await?;
         if self
             .call(
                 lane,
@@ -767,7 +930,7 @@ impl<D: GateDevices> Engine<D> {
             };
             let _ = self.call(DeviceClass::CardPrinter, command).await;
         }
-        if self.mode == Mode::InService {
+        if self.accepting() {
             let _ = self
                 .call(
                     lane,
@@ -799,14 +962,28 @@ impl<D: GateDevices> Engine<D> {
         request: Request,
     ) -> Flow<Result<Response, DeviceFailure>> {
         let call = self.ports.devices.call(class, request);
-        let watched = watch_lane(&mut self.inputs, &mut self.lane, self.mode, call).await;
+        let watched = watch_lane(
+            &mut self.inputs,
+            &mut self.lane,
+            &mut self.side,
+            self.mode,
+            call,
+        )
+        .await;
         self.after_watch(watched, class).await
     }
 
     /// Runs the chip inspection while the lane keeps being watched.
     async fn inspect_chip(&mut self, lines: &[String]) -> Flow<ChipCheck> {
         let inspection = self.ports.inspector.inspect(lines);
-        let watched = watch_lane(&mut self.inputs, &mut self.lane, self.mode, inspection).await;
+        let watched = watch_lane(
+            &mut self.inputs,
+            &mut self.lane,
+            &mut self.side,
+            self.mode,
+            inspection,
+        )
+        .await;
         self.after_watch(watched, DeviceClass::DocumentReader).await
     }
 
@@ -849,6 +1026,8 @@ impl<D: GateDevices> Engine<D> {
                 Ok(Some(input)) => input,
             };
             self.lane.observe(&input);
+            self.side.observe(&input);
+            self.publish_side_state();
             if let Some(referral) = abort_reason(&input, self.mode) {
                 self.apply_abort_side_effects(&input).await;
                 return Err(referral);
@@ -896,6 +1075,7 @@ enum Watched<T> {
 async fn watch_lane<T>(
     inputs: &mut mpsc::Receiver<GateInput>,
     lane: &mut LaneState,
+    side: &mut SideState,
     mode: Mode,
     operation: impl std::future::Future<Output = T>,
 ) -> Watched<T> {
@@ -906,6 +1086,7 @@ async fn watch_lane<T>(
             input = inputs.recv() => {
                 let Some(input) = input else { return Watched::Closed };
                 lane.observe(&input);
+                side.observe(&input);
                 if let Some(referral) = abort_reason(&input, mode) {
                     // Returning drops the operation: it is abandoned.
                     return Watched::Aborted(input, referral);
@@ -933,6 +1114,10 @@ fn abort_reason(input: &GateInput, mode: Mode) -> Option<Referral> {
         GateInput::SetMode(Mode::OutOfService | Mode::Maintenance) if mode == Mode::InService => {
             Some(Referral::new(ReasonCode::OutOfService, "mode-change"))
         }
+        GateInput::OfficerDoor { .. } => Some(Referral::new(
+            ReasonCode::OfficerIntervention,
+            "officer-door",
+        )),
         _ => None,
     }
 }

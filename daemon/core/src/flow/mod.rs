@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use torii_sdk::model::{DeviceClass, Event, FingerSample, Request, Response, Status};
+use torii_sdk::model::{
+    DeviceClass, Door, DoorCommand, Event, FingerSample, Request, Response, Status,
+};
 use uuid::Uuid;
 
 use crate::edcard::{EdCard, FieldError};
@@ -183,6 +185,44 @@ pub enum GateInput {
     EdCardConfirmed(EdCard),
     /// An officer changed the mode (fire alarm mode is set by the alarm only).
     SetMode(Mode),
+    /// A condition outside the lane that forbids taking travelers (fail closed) began or
+    /// ended. The gate is in service only in mode `in-service` with no interlock active.
+    Interlock { interlock: Interlock, active: bool },
+    /// An officer commands a door. During a transaction this ends it
+    /// (`OFFICER_INTERVENTION`) before the door moves.
+    OfficerDoor { door: Door, command: DoorCommand },
+    /// An officer acknowledged the lane's alarm.
+    AcknowledgeAlarm,
+    /// The traveler in the lane asked the officer for a passport stamp: noted on the
+    /// transaction's record.
+    StampRequested,
+}
+
+/// Conditions that take a TTP lane out of service until they clear.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Interlock {
+    /// The registry was not synchronised with central within the configured limit.
+    RegistryStale,
+    /// Records cannot be stored durably (outbox full or its storage failing).
+    RecordStoreUnavailable,
+}
+
+/// An alarm the lane raised, waiting for an officer's acknowledgement.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alarm {
+    pub kind: AlarmKind,
+    /// The transaction during which it was raised.
+    pub record_id: Option<Uuid>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlarmKind {
+    /// More than one person in the lane.
+    Tailgating,
+    /// A transaction ended because of a device fault.
+    DeviceFault,
 }
 
 /// Timeouts and limits of the sequences.
@@ -245,6 +285,17 @@ pub struct GateStatus {
     pub ed_card_errors: Vec<FieldError>,
     pub last: Option<LastTransaction>,
     pub transactions: u64,
+    /// Active interlocks (the lane takes no travelers while any is active).
+    pub interlocks: Vec<Interlock>,
+    /// The alarm waiting for acknowledgement, if any.
+    pub alarm: Option<Alarm>,
+}
+
+impl GateStatus {
+    /// Taking travelers: in service and no interlock active.
+    pub fn accepting(&self) -> bool {
+        self.mode == Mode::InService && self.interlocks.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -169,12 +169,40 @@ impl Clock for FixedClock {
     }
 }
 
+/// The outbox stand-in: remembers every commit, and whether the exit door had been
+/// commanded open when it happened; `fail` makes commits fail (a full or broken store).
 #[derive(Default)]
-struct Sink(Mutex<Vec<TransactionRecord>>);
+struct Sink {
+    records: Mutex<Vec<TransactionRecord>>,
+    fail: Mutex<bool>,
+    lane: Mutex<Option<Arc<FakeLane>>>,
+    exit_open_at_commit: Mutex<Vec<bool>>,
+}
 
 impl crate::record::RecordSink for Sink {
-    fn submit(&self, record: &TransactionRecord) {
-        self.0.lock().unwrap().push(record.clone());
+    fn commit<'a>(
+        &'a self,
+        record: &'a TransactionRecord,
+    ) -> crate::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            if let Some(lane) = &*self.lane.lock().unwrap() {
+                let opened = lane.calls.lock().unwrap().iter().any(|(_, r)| {
+                    matches!(
+                        r,
+                        Request::SetDoor {
+                            door: Door::Exit,
+                            command: DoorCommand::Open
+                        }
+                    )
+                });
+                self.exit_open_at_commit.lock().unwrap().push(opened);
+            }
+            if *self.fail.lock().unwrap() {
+                return Err("disk full".into());
+            }
+            self.records.lock().unwrap().push(record.clone());
+            Ok(())
+        })
     }
 }
 
@@ -232,6 +260,7 @@ fn start_with_chip(
     *lane.persons_in_lane.lock().unwrap() = 1;
     *lane.card_chip.lock().unwrap() = encode_signed(&card, &test_issuer());
     let sink = Arc::new(Sink::default());
+    *sink.lane.lock().unwrap() = Some(lane.clone());
     let (inputs, receiver) = mpsc::channel(64);
     let config = FlowConfig {
         gate_id: "NRT-T1-E01".into(),
@@ -277,7 +306,7 @@ impl Harness {
             .wait_for(|s| s.transactions > before)
             .await
             .unwrap();
-        self.sink.0.lock().unwrap().last().cloned().unwrap()
+        self.sink.records.lock().unwrap().last().cloned().unwrap()
     }
 
     async fn at_step(&mut self, step: Step) {
@@ -362,8 +391,13 @@ async fn entry_admits_a_registered_traveler_as_the_user_guide_describes() {
             Step::Printing,
             Step::TakeCard,
             Step::Passage,
-            Step::Done
-        ]
+        ],
+        "the record is committed as the door opens: passage is its last step"
+    );
+    assert_eq!(
+        *gate.sink.exit_open_at_commit.lock().unwrap(),
+        [false],
+        "committed before the exit door was commanded open"
     );
     assert_eq!(
         record.printed_line.as_deref(),
@@ -697,7 +731,6 @@ async fn exit_uses_the_card_reader_and_prints_nothing() {
             Step::Fingerprints,
             Step::TakeCard,
             Step::Passage,
-            Step::Done
         ]
     );
     assert_eq!(record.printed_line, None);
@@ -763,4 +796,118 @@ async fn a_passport_without_a_chip_goes_on_with_its_mrz() {
     let record = gate.finished().await;
     assert_eq!(record.outcome, Outcome::Admitted);
     assert_eq!(record.chip, Some(ChipCheck::NoChip));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_record_that_cannot_be_stored_keeps_the_door_closed() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    *gate.sink.fail.lock().unwrap() = true;
+    gate.entry_until(Step::TakeCard).await;
+    gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
+        .await;
+    gate.status
+        .wait_for(|s| s.transactions == 1)
+        .await
+        .unwrap();
+    assert!(!gate.exit_opened(), "fail closed: the exit never opened");
+    let last = gate.status.borrow().last.clone().unwrap();
+    assert_eq!(
+        last.outcome,
+        Outcome::Referred(ReasonCode::RecordNotStored)
+    );
+    assert!(gate.sink.records.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interlock_takes_the_lane_out_of_service_until_it_clears() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.send(GateInput::Interlock {
+        interlock: Interlock::RegistryStale,
+        active: true,
+    })
+    .await;
+    gate.status
+        .wait_for(|s| s.interlocks == [Interlock::RegistryStale])
+        .await
+        .unwrap();
+    assert!(!gate.status.borrow().accepting());
+    assert_eq!(
+        gate.door_commands(Door::Entry).last(),
+        Some(&DoorCommand::Close)
+    );
+    // A passport laid down now starts nothing.
+    gate.send(device(DeviceClass::DocumentReader, Event::MediaPresent))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+    assert_eq!(gate.status.borrow().step, Step::Idle);
+    assert_eq!(gate.status.borrow().transactions, 0);
+    gate.send(GateInput::Interlock {
+        interlock: Interlock::RegistryStale,
+        active: false,
+    })
+    .await;
+    gate.status.wait_for(|s| s.accepting()).await.unwrap();
+    assert_eq!(
+        gate.door_commands(Door::Entry).last(),
+        Some(&DoorCommand::Open)
+    );
+    gate.send(device(DeviceClass::DocumentReader, Event::MediaRemoved))
+        .await;
+    gate.entry_until(Step::Done).await;
+    assert_eq!(gate.finished().await.outcome, Outcome::Admitted);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_officer_door_command_ends_the_transaction_then_moves_the_door() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::EdCard).await;
+    gate.at_step(Step::TakeCard).await;
+    gate.send(GateInput::OfficerDoor {
+        door: Door::Exit,
+        command: DoorCommand::Open,
+    })
+    .await;
+    let record = gate.finished().await;
+    assert_eq!(referred(&record), Some(ReasonCode::OfficerIntervention));
+    gate.status.wait_for(|s| s.step == Step::Idle).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(
+        gate.door_commands(Door::Exit).last(),
+        Some(&DoorCommand::Open),
+        "the officer's command runs after the referral closed the exit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stamp_request_is_noted_on_the_record() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::EdCard).await;
+    gate.send(GateInput::StampRequested).await;
+    gate.at_step(Step::TakeCard).await;
+    gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
+        .await;
+    let record = gate.finished().await;
+    assert_eq!(record.outcome, Outcome::Admitted);
+    assert!(record.notices.contains(&Notice::StampRequested));
+}
+
+#[tokio::test(start_paused = true)]
+async fn tailgating_raises_an_alarm_an_officer_acknowledges() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::Card).await;
+    gate.send(device(
+        DeviceClass::LaneController,
+        Event::PersonCount {
+            zone: Zone::Lane,
+            count: 2,
+        },
+    ))
+    .await;
+    let record = gate.finished().await;
+    assert_eq!(referred(&record), Some(ReasonCode::MultiplePersons));
+    let alarm = gate.status.borrow().alarm.clone().unwrap();
+    assert_eq!(alarm.kind, AlarmKind::Tailgating);
+    assert_eq!(alarm.record_id, Some(record.record_id));
+    gate.send(GateInput::AcknowledgeAlarm).await;
+    gate.status.wait_for(|s| s.alarm.is_none()).await.unwrap();
 }

@@ -29,7 +29,27 @@ const REGISTRY: &[(&str, Shape)] = &[
     ("database", Shape::Str),
     ("import", Shape::Str),
     ("card_issuer_key", Shape::Str),
+    ("sync_interval_ms", Shape::Int),
+    ("revocation_interval_ms", Shape::Int),
+    ("max_staleness_ms", Shape::Int),
 ];
+const CENTRAL: &[(&str, Shape)] = &[
+    ("url", Shape::Str),
+    ("ca", Shape::Str),
+    ("client_certificate", Shape::Str),
+    ("client_key", Shape::Str),
+    ("batch", Shape::Int),
+    ("timeout_ms", Shape::Int),
+    ("backoff_max_ms", Shape::Int),
+];
+const OUTBOX: &[(&str, Shape)] = &[
+    ("database", Shape::Str),
+    ("key_file", Shape::Str),
+    ("capacity", Shape::Int),
+    ("warn_percent", Shape::Int),
+    ("retention_hours", Shape::Int),
+];
+const AUDIT: &[(&str, Shape)] = &[("path", Shape::Str), ("key_file", Shape::Str)];
 const STAY: &[(&str, Shape)] = &[
     ("default_days", Shape::Int),
     ("by_nationality", Shape::Free),
@@ -76,6 +96,9 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("http", Shape::Section(HTTP)),
     ("log", Shape::Section(LOG)),
     ("registry", Shape::Section(REGISTRY)),
+    ("central", Shape::Section(CENTRAL)),
+    ("outbox", Shape::Section(OUTBOX)),
+    ("audit", Shape::Section(AUDIT)),
     ("flow", Shape::Section(FLOW)),
     ("documents", Shape::Section(DOCUMENTS)),
     ("usb", Shape::Section(USB)),

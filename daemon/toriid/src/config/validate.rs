@@ -360,6 +360,9 @@ impl Merged<'_> {
             );
         }
         let registry = self.registry(issues, &state_dir);
+        let central = self.central(issues);
+        let outbox = self.outbox(issues, &state_dir);
+        let audit = self.audit(issues, &state_dir);
         let documents = DocumentsConfig {
             trust_store: self.optional_path(issues, "documents.trust_store", true),
         };
@@ -398,6 +401,9 @@ impl Merged<'_> {
                 level,
             },
             registry,
+            central,
+            outbox,
+            audit,
             flow,
             documents,
             usb,
@@ -486,6 +492,141 @@ impl Merged<'_> {
             database,
             import,
             card_issuer_key,
+            sync_interval: self.millis(issues, "registry.sync_interval_ms", 60_000, 100..=86_400_000),
+            revocation_interval: self.millis(
+                issues,
+                "registry.revocation_interval_ms",
+                10_000,
+                100..=86_400_000,
+            ),
+            max_staleness: self.millis(
+                issues,
+                "registry.max_staleness_ms",
+                3_600_000,
+                1_000..=30 * 86_400_000,
+            ),
+        }
+    }
+
+    /// A duration in milliseconds within `range`, or `default`.
+    fn millis(
+        &self,
+        issues: &mut Vec<Issue>,
+        key: &str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Duration {
+        let value = self.get::<i64>(issues, key).unwrap_or(default);
+        if !range.contains(&value) {
+            self.issue(
+                issues,
+                key,
+                format!(
+                    "{value} is out of range ({} to {} ms)",
+                    range.start(),
+                    range.end()
+                ),
+            );
+        }
+        Duration::from_millis(value.clamp(*range.start(), *range.end()) as u64)
+    }
+
+    /// An integer within `range`, or `default`.
+    fn bounded(
+        &self,
+        issues: &mut Vec<Issue>,
+        key: &str,
+        default: i64,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> i64 {
+        let value = self.get::<i64>(issues, key).unwrap_or(default);
+        if !range.contains(&value) {
+            self.issue(
+                issues,
+                key,
+                format!("{value} is out of range ({} to {})", range.start(), range.end()),
+            );
+        }
+        value.clamp(*range.start(), *range.end())
+    }
+
+    fn central(&self, issues: &mut Vec<Issue>) -> Option<super::CentralConfig> {
+        let Some(url) = self
+            .get::<String>(issues, "central.url")
+            .filter(|v| !v.is_empty())
+        else {
+            for key in ["ca", "client_certificate", "client_key", "batch", "timeout_ms", "backoff_max_ms"] {
+                let key = format!("central.{key}");
+                if self.has(&key) {
+                    self.issue(issues, &key, "has no effect without central.url");
+                }
+            }
+            return None;
+        };
+        let scheme_ok = url
+            .strip_prefix("https://")
+            .is_some_and(|rest| !rest.is_empty() && !rest.trim_end_matches('/').contains('/'));
+        if !scheme_ok {
+            self.issue(
+                issues,
+                "central.url",
+                format!("{url:?} is not an https://host:port address (central is reached over mutual TLS only)"),
+            );
+        }
+        // A missing file key is reported where the url was set: that is the source
+        // the installer is looking at.
+        let url_origin = self.origin("central.url");
+        let mut file = |key: &str| match self.optional_path(issues, key, false) {
+            Some(path) => path,
+            None => {
+                issues.push(Issue::new(&url_origin, key, "required when central.url is set"));
+                PathBuf::new()
+            }
+        };
+        let ca = file("central.ca");
+        let client_certificate = file("central.client_certificate");
+        let client_key = file("central.client_key");
+        Some(super::CentralConfig {
+            url: url.trim_end_matches('/').to_owned(),
+            ca,
+            client_certificate,
+            client_key,
+            batch: self.bounded(issues, "central.batch", 100, 1..=500) as usize,
+            timeout: self.millis(issues, "central.timeout_ms", 10_000, 100..=600_000),
+            backoff_max: self.millis(issues, "central.backoff_max_ms", 60_000, 100..=3_600_000),
+        })
+    }
+
+    fn outbox(&self, issues: &mut Vec<Issue>, state_dir: &Path) -> super::OutboxConfig {
+        let database = match self
+            .get::<String>(issues, "outbox.database")
+            .filter(|v| !v.is_empty())
+        {
+            Some(value) => self.absolute_path(issues, "outbox.database", &value),
+            None => state_dir.join("outbox.db"),
+        };
+        super::OutboxConfig {
+            database,
+            key_file: self.optional_path(issues, "outbox.key_file", false),
+            capacity: self.bounded(issues, "outbox.capacity", 100_000, 10..=100_000_000) as u64,
+            warn_percent: self.bounded(issues, "outbox.warn_percent", 80, 1..=100) as u8,
+            retention: Duration::from_secs(
+                self.bounded(issues, "outbox.retention_hours", 0, 0..=24 * 365) as u64 * 3600,
+            ),
+        }
+    }
+
+    fn audit(&self, issues: &mut Vec<Issue>, state_dir: &Path) -> super::AuditConfig {
+        let path = match self
+            .get::<String>(issues, "audit.path")
+            .filter(|v| !v.is_empty())
+        {
+            Some(value) => self.absolute_path(issues, "audit.path", &value),
+            None => state_dir.join("audit.log"),
+        };
+        super::AuditConfig {
+            path,
+            key_file: self.optional_path(issues, "audit.key_file", false),
         }
     }
 

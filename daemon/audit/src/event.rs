@@ -88,6 +88,9 @@ kinds! {
     ApiAuthFailed => "api-auth-failed",
     /// An authenticated API caller was refused an operation.
     ApiForbidden => "api-forbidden",
+    /// Central immigration's TLS handshake failed: its certificate is not from the
+    /// configured CA, or it refused the gate's client certificate (expired, revoked).
+    CentralRefused => "central-refused",
     /// The record outbox raised or cleared its capacity alarm.
     OutboxAlarm => "outbox-alarm",
     /// The audit log was opened for writing (written by [`AuditLog::open`](crate::AuditLog::open)).

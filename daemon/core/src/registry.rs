@@ -1,10 +1,15 @@
 //! The registered-user registry: who may use the TTP lanes.
 //!
 //! Looked up by passport number and nationality (§7(3)). Stored locally in SQLite (WAL),
-//! filled from central immigration (a local import now; the mTLS sync comes with the
-//! central-link work). Names and dates of birth are not stored: a registration carries
-//! only a `holder_key`, a hash of the holder's MRZ identity, which lets the gate tell a
-//! renewed passport from an unregistered one.
+//! filled from central immigration: a local [`import`] of the registry export, and the
+//! central link's sync, which applies registry changes and revocations page by page
+//! ([`RegistryStore::apply_changes`], [`RegistryStore::apply_revocations`]; each page in
+//! one transaction with its feed cursor). Names and dates of birth are not stored: a
+//! registration carries only a `holder_key`, a hash of the holder's MRZ identity, which
+//! lets the gate tell a renewed passport from an unregistered one.
+//!
+//! Deleted rows are overwritten (`secure_delete`), and the write-ahead log is truncated
+//! after an erasure, so a deregistered person's data does not linger in the files.
 
 use std::fmt;
 use std::path::Path;
@@ -17,6 +22,12 @@ use time::Date;
 use torii_sdk::model::FingerPosition;
 
 use crate::edcard::EdCard;
+
+mod sync;
+
+pub use sync::{
+    AppliedChanges, AppliedRevocations, PageBounds, SyncChange, SyncRevocation, SyncState,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -31,7 +42,7 @@ pub enum RegistrationStatus {
 }
 
 impl RegistrationStatus {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             RegistrationStatus::Active => "active",
             RegistrationStatus::Revoked => "revoked",
@@ -40,7 +51,7 @@ impl RegistrationStatus {
         }
     }
 
-    fn parse(text: &str) -> Option<Self> {
+    pub fn parse(text: &str) -> Option<Self> {
         [
             Self::Active,
             Self::Revoked,
@@ -136,6 +147,23 @@ pub enum RegistryError {
     Corrupt(&'static str),
     #[error("registry import: {0}")]
     Import(String),
+    /// A synced page was refused because of one change (named by its feed `seq`); nothing
+    /// of the page was applied.
+    #[error("registry sync: change {seq} refused: {problem}")]
+    RefusedChange { seq: u64, problem: String },
+    /// A synced page was refused as a whole (its cursor or order); nothing was applied.
+    #[error("registry sync: page refused: {0}")]
+    RefusedPage(String),
+}
+
+impl RegistryError {
+    /// The data offered was refused (as opposed to the database failing).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::RefusedChange { .. } | RegistryError::RefusedPage(_)
+        )
+    }
 }
 
 /// The SQLite store.
@@ -143,7 +171,7 @@ pub struct RegistryStore {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE registration (
@@ -171,6 +199,26 @@ CREATE TABLE enrolled_finger (
 );
 ";
 
+/// Version 2: where the central link's feeds stand (one row), and revocations that
+/// arrived before their registration (applied when it arrives).
+const SYNC_SCHEMA: &str = "
+CREATE TABLE sync_state (
+    id                   INTEGER PRIMARY KEY CHECK (id = 1),
+    registry_cursor      INTEGER NOT NULL DEFAULT 0 CHECK (registry_cursor >= 0),
+    revocation_cursor    INTEGER NOT NULL DEFAULT 0 CHECK (revocation_cursor >= 0),
+    last_registry_sync   INTEGER,
+    last_revocation_sync INTEGER
+);
+INSERT INTO sync_state (id) VALUES (1);
+CREATE TABLE pending_revocation (
+    passport_number TEXT NOT NULL,
+    nationality     TEXT NOT NULL,
+    status          TEXT NOT NULL CHECK (status IN
+                        ('revoked', 'passport-reported-lost', 'changed-to-resident')),
+    PRIMARY KEY (passport_number, nationality)
+);
+";
+
 impl RegistryStore {
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
         Self::init(Connection::open(path)?)
@@ -184,10 +232,17 @@ impl RegistryStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Erased registrations are overwritten, not just unlinked.
+        conn.pragma_update(None, "secure_delete", true)?;
         let version: i32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
         if version == 0 {
-            conn.execute_batch(SCHEMA)?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} {SYNC_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
+        } else if version == 1 {
+            conn.execute_batch(&format!(
+                "BEGIN; {SYNC_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?;
         } else if version != SCHEMA_VERSION {
             return Err(RegistryError::Import(format!(
                 "registry schema version {version} is not {SCHEMA_VERSION}: upgrade or remove the database"
@@ -207,51 +262,24 @@ impl RegistryStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for r in registrations {
-            tx.execute(
-                "DELETE FROM registration WHERE passport_number = ?1 AND nationality = ?2",
-                params![r.passport_number, r.nationality],
-            )?;
-            let ed_card = match &r.ed_card {
-                Some(card) => Some(
-                    serde_json::to_string(card)
-                        .map_err(|e| RegistryError::Import(e.to_string()))?,
-                ),
-                None => None,
-            };
-            tx.execute(
-                "INSERT INTO registration (passport_number, nationality, holder_key, card_number, card_issued,
-                     card_valid_until, status, records_on_card, ed_card)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    r.passport_number,
-                    r.nationality,
-                    r.holder_key,
-                    r.card_number,
-                    r.card_issued.to_string(),
-                    r.card_valid_until.to_string(),
-                    r.status.as_str(),
-                    r.records_on_card,
-                    ed_card
-                ],
-            )?;
-            for finger in &r.fingers {
-                tx.execute(
-                    "INSERT INTO enrolled_finger (passport_number, nationality, position, template) VALUES (?1, ?2, ?3, ?4)",
-                    params![r.passport_number, r.nationality, finger.position.code(), finger.template],
-                )?;
-            }
+            replace_registration(&tx, r)?;
         }
         tx.commit()?;
         Ok(registrations.len())
     }
 
-    /// Deregistration: the registration and its fingerprints are erased (§11).
+    /// Deregistration: the registration, its fingerprints and its ED card are erased
+    /// (§11), and overwritten in the database files.
     pub fn erase(&self, passport_number: &str, nationality: &str) -> Result<bool, RegistryError> {
-        let n = self.conn().execute(
-            "DELETE FROM registration WHERE passport_number = ?1 AND nationality = ?2",
-            params![passport_number, nationality],
-        )?;
-        Ok(n > 0)
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let erased = erase_registration(&tx, passport_number, nationality)?;
+        sync::forget_pending_revocation(&tx, passport_number, nationality)?;
+        tx.commit()?;
+        if erased {
+            truncate_wal(&conn);
+        }
+        Ok(erased)
     }
 
     pub fn lookup(
@@ -383,6 +411,70 @@ impl RegistryStore {
     }
 }
 
+/// Replaces (or adds) one registration with its fingers and ED card.
+fn replace_registration(conn: &Connection, r: &Registration) -> Result<(), RegistryError> {
+    erase_registration(conn, &r.passport_number, &r.nationality)?;
+    let ed_card = match &r.ed_card {
+        Some(card) => {
+            Some(serde_json::to_string(card).map_err(|e| RegistryError::Import(e.to_string()))?)
+        }
+        None => None,
+    };
+    conn.execute(
+        "INSERT INTO registration (passport_number, nationality, holder_key, card_number, card_issued,
+             card_valid_until, status, records_on_card, ed_card)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            r.passport_number,
+            r.nationality,
+            r.holder_key,
+            r.card_number,
+            r.card_issued.to_string(),
+            r.card_valid_until.to_string(),
+            r.status.as_str(),
+            r.records_on_card,
+            ed_card
+        ],
+    )?;
+    for finger in &r.fingers {
+        conn.execute(
+            "INSERT INTO enrolled_finger (passport_number, nationality, position, template) VALUES (?1, ?2, ?3, ?4)",
+            params![r.passport_number, r.nationality, finger.position.code(), finger.template],
+        )?;
+    }
+    Ok(())
+}
+
+/// Deletes a registration; its fingers go with it (`ON DELETE CASCADE`), its ED card is a
+/// column of the row. Returns whether there was one.
+fn erase_registration(
+    conn: &Connection,
+    passport_number: &str,
+    nationality: &str,
+) -> Result<bool, RegistryError> {
+    // Explicit as well as cascaded, so a database opened without foreign keys still
+    // loses the fingers.
+    conn.execute(
+        "DELETE FROM enrolled_finger WHERE passport_number = ?1 AND nationality = ?2",
+        params![passport_number, nationality],
+    )?;
+
+    let n = conn.execute(
+        "DELETE FROM registration WHERE passport_number = ?1 AND nationality = ?2",
+        params![passport_number, nationality],
+    )?;
+    Ok(n > 0)
+}
+
+/// After an erasure: copies the write-ahead log into the (overwritten) database and
+/// empties it, so the erased rows' old pages do not stay in the log. Best effort: a
+/// reader holding an old snapshot may keep part of the log until the next checkpoint.
+fn truncate_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "registry: WAL checkpoint after an erasure failed");
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -491,7 +583,7 @@ pub mod import {
 
     #[derive(Deserialize)]
     struct Export {
-        travelers: Vec<Entry>,
+        travelers: Vec<serde_json::Value>,
     }
 
     #[derive(Deserialize)]
@@ -556,67 +648,114 @@ pub mod import {
     /// Parses an export into registrations. Names and dates of birth are used only to
     /// compute each holder key; they are not kept.
     pub fn parse(bytes: &[u8]) -> Result<Vec<Registration>, ImportError> {
-        let export: Export =
-            serde_json::from_slice(bytes).map_err(|e| ImportError::Format(e.to_string()))?;
-        let mut out = Vec::with_capacity(export.travelers.len());
-        for (index, entry) in export.travelers.into_iter().enumerate() {
-            let problem = |problem: String| ImportError::Entry {
-                entry: index,
-                problem,
-            };
-            if entry.nationality.len() != 3 {
-                return Err(problem("nationality is not an alpha-3 code".into()));
+        let export: Export = serde_json::from_slice(bytes)
+            .map_err(|e| ImportError::Format(redact(&e.to_string())))?;
+        export
+            .travelers
+            .iter()
+            .enumerate()
+            .map(|(index, entry)| parse_entry(entry, index))
+            .collect()
+    }
+
+    /// Parses one entry of an export (`index` names it in errors; the central link's sync
+    /// passes each upsert's `traveler` here).
+    pub fn parse_entry(value: &serde_json::Value, index: usize) -> Result<Registration, ImportError> {
+        let problem = |problem: String| ImportError::Entry {
+            entry: index,
+            problem,
+        };
+        let entry = Entry::deserialize(value).map_err(|e| problem(redact(&e.to_string())))?;
+        if entry.passport_number.trim().is_empty() {
+            return Err(problem("passport_number is empty".into()));
+        }
+        if entry.card_number.trim().is_empty() {
+            return Err(problem("card_number is empty".into()));
+        }
+        if entry.nationality.len() != 3 {
+            return Err(problem("nationality is not an alpha-3 code".into()));
+        }
+        if entry.records_on_card > 15 {
+            return Err(problem("records_on_card exceeds 15".into()));
+        }
+        let mut fingers = Vec::with_capacity(entry.fingers.len());
+        for finger in entry.fingers {
+            let template = STANDARD
+                .decode(finger.template.as_bytes())
+                .map_err(|_| problem(format!("{:?} template is not base64", finger.position)))?;
+            if fingers
+                .iter()
+                .any(|f: &EnrolledFinger| f.position == finger.position)
+            {
+                return Err(problem(format!("{:?} is enrolled twice", finger.position)));
             }
-            if entry.records_on_card > 15 {
-                return Err(problem("records_on_card exceeds 15".into()));
-            }
-            let mut fingers = Vec::with_capacity(entry.fingers.len());
-            for finger in entry.fingers {
-                let template = STANDARD.decode(finger.template.as_bytes()).map_err(|_| {
-                    problem(format!("{:?} template is not base64", finger.position))
-                })?;
-                fingers.push(EnrolledFinger {
-                    position: finger.position,
-                    template,
-                });
-            }
-            let dob = entry.date_of_birth;
-            let yymmdd = format!(
-                "{:02}{:02}{:02}",
-                dob.year().rem_euclid(100),
-                u8::from(dob.month()),
-                dob.day()
-            );
-            out.push(Registration {
-                holder_key: holder_key(
-                    &entry.nationality,
-                    &yymmdd,
-                    &mrz_name(&entry.surname, &entry.given_names),
-                ),
-                passport_number: entry.passport_number,
-                nationality: entry.nationality,
-                card_number: entry.card_number,
-                card_issued: entry.card_issued,
-                card_valid_until: entry.card_valid_until,
-                status: entry.status,
-                records_on_card: entry.records_on_card,
-                fingers,
-                ed_card: entry.ed_card.map(|e| EdCard {
-                    flight: e.flight,
-                    arrival_date: e.arrival_date,
-                    address_in_japan: e.address_in_japan,
-                    phone_in_japan: e.phone_in_japan.unwrap_or_default(),
-                    purpose: e.purpose,
-                    length_of_stay_days: e.length_of_stay_days,
-                    occupation: e.occupation.unwrap_or_default(),
-                    deported_before: e.deported_before,
-                    convicted_before: e.convicted_before,
-                    carrying_prohibited_items: e.carrying_prohibited_items,
-                    carrying_firearms: e.carrying_firearms,
-                }),
+            fingers.push(EnrolledFinger {
+                position: finger.position,
+                template,
             });
         }
-        Ok(out)
+        let dob = entry.date_of_birth;
+        let yymmdd = format!(
+            "{:02}{:02}{:02}",
+            dob.year().rem_euclid(100),
+            u8::from(dob.month()),
+            dob.day()
+        );
+        Ok(Registration {
+            holder_key: holder_key(
+                &entry.nationality,
+                &yymmdd,
+                &mrz_name(&entry.surname, &entry.given_names),
+            ),
+            passport_number: entry.passport_number,
+            nationality: entry.nationality,
+            card_number: entry.card_number,
+            card_issued: entry.card_issued,
+            card_valid_until: entry.card_valid_until,
+            status: entry.status,
+            records_on_card: entry.records_on_card,
+            fingers,
+            ed_card: entry.ed_card.map(|e| EdCard {
+                flight: e.flight,
+                arrival_date: e.arrival_date,
+                address_in_japan: e.address_in_japan,
+                phone_in_japan: e.phone_in_japan.unwrap_or_default(),
+                purpose: e.purpose,
+                length_of_stay_days: e.length_of_stay_days,
+                occupation: e.occupation.unwrap_or_default(),
+                deported_before: e.deported_before,
+                convicted_before: e.convicted_before,
+                carrying_prohibited_items: e.carrying_prohibited_items,
+                carrying_firearms: e.carrying_firearms,
+            }),
+        })
+    }
+
+    /// A serde message without the values it quotes (a wrongly typed passport number
+    /// would otherwise be repeated in the error): quoted text is kept only where it names
+    /// a field (`missing field `surname``).
+    fn redact(message: &str) -> String {
+        let mut out = String::with_capacity(message.len());
+        let mut rest = message;
+        while let Some(start) = rest.find(['`', '"']) {
+            let quote = rest[start..].chars().next().unwrap_or('"');
+            let before = &rest[..start];
+            let Some(len) = rest[start + 1..].find(quote) else {
+                out.push_str(before);
+                out.push('…');
+                return out;
+            };
+            let quoted = &rest[start..start + 1 + len + 1];
+            out.push_str(before);
+            if before.trim_end().ends_with("field") {
+                out.push_str(quoted);
+            } else {
+                out.push('…');
+            }
+            rest = &rest[start + 1 + len + 1..];
+        }
+        out.push_str(rest);
+        out
     }
 
     #[cfg(test)]
@@ -638,6 +777,27 @@ pub mod import {
             assert_eq!(r.holder_key, super::super::tests::alice().holder_key);
             assert_eq!(r.fingers[1].template, vec![4, 5, 6]);
             assert_eq!(r.ed_card.as_ref().unwrap().deported_before, Some(false));
+        }
+
+        #[test]
+        fn entry_errors_never_repeat_a_value() {
+            // A passport number of the wrong type: serde would quote it.
+            let entry = serde_json::json!({"passport_number": 9876543210u64, "nationality": "GBR",
+                "surname": "SECRETNAME", "given_names": "B", "date_of_birth": "1986-04-12",
+                "card_number": "C", "card_issued": "2025-05-20", "card_valid_until": "2028-05-19",
+                "status": "active", "fingers": []});
+            let error = parse_entry(&entry, 4).unwrap_err().to_string();
+            assert!(error.contains("entry 4"), "{error}");
+            assert!(!error.contains("9876543210"), "{error}");
+            let entry = serde_json::json!({"passport_number": "X", "nationality": "GBR",
+                "given_names": "B", "date_of_birth": "1986-04-12", "card_number": "C",
+                "card_issued": "2025-05-20", "card_valid_until": "2028-05-19", "status": "SECRET", "fingers": []});
+            let error = parse_entry(&entry, 0).unwrap_err().to_string();
+            assert!(!error.contains("SECRET"), "{error}");
+            let missing = serde_json::json!({"passport_number": "X"});
+            let error = parse_entry(&missing, 0).unwrap_err().to_string();
+            assert!(error.contains("missing field `nationality`"), "{error}");
+            assert_eq!(redact(r#"invalid type: string "A<<B", expected u8"#), "invalid type: string …, expected u8");
         }
 
         #[test]

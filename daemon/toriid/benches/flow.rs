@@ -118,7 +118,12 @@ impl torii_core::flow::DocumentInspector for NoChip {
 struct Discard;
 
 impl RecordSink for Discard {
-    fn submit(&self, _record: &TransactionRecord) {}
+    fn commit<'a>(
+        &'a self,
+        _record: &'a TransactionRecord,
+    ) -> torii_core::BoxFuture<'a, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 fn device(class: DeviceClass, event: Event) -> GateInput {

@@ -1,6 +1,9 @@
-//! The one command path: every adapter (HTTP now; D-Bus, kiosk, flow engine later)
-//! turns its input into a [`Command`], and [`Core::execute`] runs it. Adapters hold no
-//! logic of their own; the views returned here are what every adapter shows.
+//! The one command path: every adapter (HTTP, D-Bus, `toriictl` through HTTP, the kiosk
+//! and console pages through HTTP) turns its input into a [`Command`] and says who asks
+//! ([`Caller`]); [`Core::execute`] checks the caller's [`Role`] against the command's,
+//! audits refusals, and runs it. Adapters hold no logic of their own — not even the
+//! authorization policy, which is [`Command::required_role`] — and the views returned
+//! here are what every adapter shows.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -60,6 +63,70 @@ pub enum Command {
     InspectDocument {
         mrz: Option<Vec<String>>,
     },
+    /// An officer commands a door (ends a transaction under way).
+    SetDoor {
+        door: torii_sdk::model::Door,
+        command: torii_sdk::model::DoorCommand,
+    },
+    /// An officer acknowledges the lane's alarm.
+    AcknowledgeAlarm,
+    /// The traveler in the lane asked the officer for a passport stamp.
+    RequestStamp,
+}
+
+/// What a caller may do. Ordered: each role may do what the roles before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Status, devices, the public gate state, transaction summaries: no personal data.
+    Viewer,
+    /// The traveler's own screen: the ED card under edit, and confirming it.
+    Kiosk,
+    /// Officers and maintenance: mode, doors, alarms, device calls, full records.
+    Operator,
+}
+
+impl Role {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Kiosk => "kiosk",
+            Role::Operator => "operator",
+        }
+    }
+
+    /// Kiosk and viewer are not ordered by trust for everything: a kiosk may confirm
+    /// an ED card but not command doors; an operator may do both.
+    pub fn allows(self, required: Role) -> bool {
+        match (self, required) {
+            (Role::Operator, _) => true,
+            (_, Role::Viewer) => true,
+            (Role::Kiosk, Role::Kiosk) => true,
+            _ => false,
+        }
+    }
+}
+
+/// Who asks: the role the adapter established (token, D-Bus peer, socket peer) and a
+/// non-personal name for the audit trail (`token:console-1`, `dbus:uid=1000`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub role: Role,
+    pub name: String,
+}
+
+impl Caller {
+    pub fn new(role: Role, name: impl Into<String>) -> Self {
+        Caller {
+            role,
+            name: name.into(),
+        }
+    }
+
+    /// In-process callers (tests, the daemon itself).
+    pub fn system() -> Self {
+        Caller::new(Role::Operator, "system")
+    }
 }
 
 impl Command {
@@ -75,7 +142,43 @@ impl Command {
             Command::ListTransactions { .. } => "list-transactions",
             Command::GetTransaction { .. } => "get-transaction",
             Command::InspectDocument { .. } => "inspect-document",
+            Command::SetDoor { .. } => "set-door",
+            Command::AcknowledgeAlarm => "acknowledge-alarm",
+            Command::RequestStamp => "request-stamp",
         }
+    }
+
+    /// The role a caller needs: the whole authorization policy, in one place.
+    pub fn required_role(&self) -> Role {
+        match self {
+            Command::GetStatus
+            | Command::ListDevices
+            | Command::GetDevice { .. }
+            | Command::GetGate { personal: false }
+            | Command::ListTransactions { .. } => Role::Viewer,
+            Command::GetGate { personal: true } | Command::ConfirmEdCard { .. } => Role::Kiosk,
+            Command::DeviceCall { .. }
+            | Command::SetMode { .. }
+            | Command::GetTransaction { .. }
+            | Command::InspectDocument { .. }
+            | Command::SetDoor { .. }
+            | Command::AcknowledgeAlarm
+            | Command::RequestStamp => Role::Operator,
+        }
+    }
+
+    /// Commands that change the gate: audited when they run.
+    fn audited(&self) -> bool {
+        matches!(
+            self,
+            Command::DeviceCall { .. }
+                | Command::SetMode { .. }
+                | Command::SetDoor { .. }
+                | Command::AcknowledgeAlarm
+                | Command::RequestStamp
+                | Command::InspectDocument { .. }
+                | Command::GetTransaction { .. }
+        )
     }
 }
 
@@ -112,7 +215,7 @@ pub struct TransactionSummary {
     pub decided_by: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusView {
     pub gate_id: String,
     pub lane: Lane,
@@ -123,6 +226,10 @@ pub struct StatusView {
     /// Every enabled device is working: the gate can take travelers.
     pub in_service: bool,
     pub devices: DeviceCounts,
+    /// The central link (outbox, forwarding, registry sync); absent when the gate flow
+    /// does not run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::link_stats::LinkStats>,
 }
 
 /// Enabled devices by state, plus the disabled ones.
@@ -290,6 +397,13 @@ pub enum CommandError {
     /// The gate cannot take this input now (e.g. an ED card outside the ED card step).
     #[error("not now: {0}")]
     Conflict(String),
+    /// The caller's role does not allow the command.
+    #[error("{command} needs the {required} role; the caller has {has}")]
+    Forbidden {
+        command: &'static str,
+        required: &'static str,
+        has: &'static str,
+    },
 }
 
 impl CommandError {
@@ -305,6 +419,7 @@ impl CommandError {
             CommandError::GateNotRunning(_) => "gate-not-running",
             CommandError::UnknownTransaction(_) => "unknown-transaction",
             CommandError::Conflict(_) => "conflict",
+            CommandError::Forbidden { .. } => "forbidden",
         }
     }
 
@@ -315,7 +430,8 @@ impl CommandError {
             | CommandError::BadRequest(_)
             | CommandError::GateNotRunning(_)
             | CommandError::UnknownTransaction(_)
-            | CommandError::Conflict(_) => None,
+            | CommandError::Conflict(_)
+            | CommandError::Forbidden { .. } => None,
             CommandError::WrongClass { .. } => Some(Status::InvalidArgument),
             CommandError::Unavailable { .. } => Some(Status::Unavailable),
             CommandError::Timeout { .. } => Some(Status::Timeout),
@@ -368,6 +484,35 @@ pub struct Core {
     flow: std::sync::OnceLock<crate::gate::GateHandle>,
     /// Why the flow engine is not running, when it is not.
     flow_missing: std::sync::OnceLock<String>,
+    audit: std::sync::OnceLock<Arc<torii_audit::AuditLog>>,
+    events: crate::events::EventBus,
+    link_stats: std::sync::OnceLock<crate::link_stats::LinkStatsSource>,
+}
+
+/// What the audit entry of a command says (no personal data: ids, modes, door names).
+fn audit_detail(command: &Command) -> String {
+    match command {
+        Command::DeviceCall { id, request } => format!("device {id}: {}", request.name()),
+        Command::SetMode { mode } => format!("mode {mode:?}"),
+        Command::SetDoor { door, command } => format!("door {door:?}: {command:?}"),
+        Command::GetTransaction { id } => format!("record {id} read"),
+        other => other.name().to_owned(),
+    }
+}
+
+fn audit_kind(command: &Command) -> torii_audit::AuditKind {
+    use torii_audit::AuditKind;
+    use torii_sdk::model::DoorCommand;
+    match command {
+        Command::SetMode { .. } => AuditKind::ModeChanged,
+        Command::SetDoor {
+            command: DoorCommand::Open | DoorCommand::Free,
+            ..
+        } => AuditKind::DoorOpenedByOfficer,
+        Command::SetDoor { .. } => AuditKind::DoorClosedByOfficer,
+        Command::AcknowledgeAlarm => AuditKind::AlarmAcknowledged,
+        _ => AuditKind::OperatorCommand,
+    }
 }
 
 impl Core {
@@ -380,6 +525,9 @@ impl Core {
             ready: AtomicBool::new(false),
             flow: std::sync::OnceLock::new(),
             flow_missing: std::sync::OnceLock::new(),
+            audit: std::sync::OnceLock::new(),
+            events: crate::events::EventBus::new(),
+            link_stats: std::sync::OnceLock::new(),
         }
     }
 
@@ -420,7 +568,104 @@ impl Core {
         self.ready.load(Ordering::SeqCst)
     }
 
-    pub async fn execute(&self, command: Command) -> Result<CommandOutput, CommandError> {
+    /// Runs `command` for `caller`: the role check, the audit entry, the command.
+    pub async fn execute(
+        &self,
+        caller: &Caller,
+        command: Command,
+    ) -> Result<CommandOutput, CommandError> {
+        let name = command.name();
+        let required = command.required_role();
+        if !caller.role.allows(required) {
+            tracing::warn!(caller = %caller.name, command = name, "command refused: role");
+            self.audit(
+                torii_audit::AuditKind::ApiForbidden,
+                &caller.name,
+                format!("{name} refused: needs {}", required.name()),
+            );
+            return Err(CommandError::Forbidden {
+                command: name,
+                required: required.name(),
+                has: caller.role.name(),
+            });
+        }
+        let audited = command.audited();
+        let detail = audit_detail(&command);
+        let kind = audit_kind(&command);
+        let result = self.run(command).await;
+        if audited {
+            let outcome = match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => format!("failed: {}", e.kind()),
+            };
+            self.audit(
+                kind,
+                &caller.name,
+                format!("{detail} ({outcome})"),
+            );
+        }
+        result
+    }
+
+    /// An authentication failure seen by an adapter (bad or missing token, a peer not
+    /// in the operators' group): logged and audited here so every adapter does it alike.
+    pub fn authentication_failed(&self, adapter: &str, why: &str) {
+        tracing::warn!(adapter, why, "API authentication failed");
+        self.audit(
+            torii_audit::AuditKind::ApiAuthFailed,
+            adapter,
+            why.to_owned(),
+        );
+    }
+
+    /// Appends to the audit trail, if one is attached. A failing audit trail is an
+    /// error in the log, not a refusal: the gate's safety does not depend on it.
+    pub fn audit(&self, kind: torii_audit::AuditKind, actor: &str, detail: String) {
+        let Some(audit) = self.audit.get() else {
+            return;
+        };
+        let event = torii_audit::AuditEvent {
+            kind,
+            actor: Some(actor.to_owned()),
+            detail,
+        };
+        // An append fsyncs (a few ms): on the multi-threaded runtime, tell tokio this
+        // worker blocks so other tasks move on; elsewhere (tests) just do it.
+        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
+            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        });
+        let result = if multi_thread {
+            tokio::task::block_in_place(|| audit.append(event))
+        } else {
+            audit.append(event)
+        };
+        if let Err(error) = result {
+            tracing::error!(%error, "audit trail append failed");
+        }
+    }
+
+    /// The central link's figures (outbox, forwarder, sync); `None` when the daemon
+    /// runs without them (no gate flow).
+    pub fn link_stats(&self) -> Option<crate::link_stats::LinkStats> {
+        self.link_stats.get().map(|source| source())
+    }
+
+    pub fn set_link_stats(&self, source: crate::link_stats::LinkStatsSource) {
+        let _ = self.link_stats.set(source);
+    }
+
+    /// Attaches the audit trail.
+    pub fn set_audit(&self, audit: Arc<torii_audit::AuditLog>) {
+        let _ = self.audit.set(audit);
+    }
+
+    /// The gate's events (steps, outcomes, devices, alarms), for SSE, D-Bus signals
+    /// and metrics.
+    pub fn events(&self) -> &crate::events::EventBus {
+        &self.events
+    }
+
+    async fn run(&self, command: Command) -> Result<CommandOutput, CommandError> {
         match command {
             Command::GetStatus => Ok(CommandOutput::Status(self.status())),
             Command::ListDevices => Ok(CommandOutput::Devices(
@@ -489,11 +734,36 @@ impl Core {
                     .map(CommandOutput::Inspection)
                     .map_err(CommandError::Conflict)
             }
+            Command::SetDoor { door, command } => {
+                let accepted = self
+                    .running_flow()?
+                    .send(torii_core::flow::GateInput::OfficerDoor { door, command });
+                Ok(CommandOutput::Accepted(Accepted { accepted }))
+            }
+            Command::AcknowledgeAlarm => {
+                let flow = self.running_flow()?;
+                if flow.status().alarm.is_none() {
+                    return Err(CommandError::Conflict("no alarm to acknowledge".into()));
+                }
+                let accepted = flow.send(torii_core::flow::GateInput::AcknowledgeAlarm);
+                Ok(CommandOutput::Accepted(Accepted { accepted }))
+            }
+            Command::RequestStamp => {
+                let flow = self.running_flow()?;
+                if flow.status().transaction.is_none() {
+                    return Err(CommandError::Conflict(
+                        "no traveler is using the gate".into(),
+                    ));
+                }
+                let accepted = flow.send(torii_core::flow::GateInput::StampRequested);
+                Ok(CommandOutput::Accepted(Accepted { accepted }))
+            }
             Command::GetTransaction { id } => {
                 let parsed = uuid::Uuid::parse_str(&id)
                     .map_err(|_| CommandError::BadRequest(format!("{id:?} is not a record id")))?;
                 self.running_flow()?
                     .record(parsed)
+                    .map_err(CommandError::Conflict)?
                     .map(|r| CommandOutput::Transaction(Box::new(r)))
                     .ok_or(CommandError::UnknownTransaction(id))
             }
@@ -522,6 +792,7 @@ impl Core {
             ready: self.is_ready(),
             in_service: in_service(&devices),
             devices: counts,
+            link: self.link_stats(),
         }
     }
 
@@ -666,7 +937,7 @@ mod tests {
             "driver: no such file",
         )]);
         let Ok(CommandOutput::Device(view)) = core
-            .execute(Command::GetDevice {
+            .execute(&Caller::system(), Command::GetDevice {
                 id: "camera".into(),
             })
             .await
@@ -678,7 +949,7 @@ mod tests {
         assert!(view.driver.is_none());
         assert!(!core.status().in_service);
         let error = core
-            .execute(Command::DeviceCall {
+            .execute(&Caller::system(), Command::DeviceCall {
                 id: "camera".into(),
                 request: Request::GetState,
             })
@@ -701,7 +972,7 @@ mod tests {
             FakeDevice::ready("lane-controller", DeviceClass::LaneController),
             FakeDevice::ready("camera", DeviceClass::Camera),
         ]);
-        let Ok(CommandOutput::Devices(devices)) = core.execute(Command::ListDevices).await else {
+        let Ok(CommandOutput::Devices(devices)) = core.execute(&Caller::system(), Command::ListDevices).await else {
             panic!()
         };
         let ids: Vec<_> = devices.iter().map(|d| d.id.as_str()).collect();
@@ -743,7 +1014,7 @@ mod tests {
             });
         }
         let Ok(CommandOutput::Device(view)) = core
-            .execute(Command::GetDevice {
+            .execute(&Caller::system(), Command::GetDevice {
                 id: "code-reader".into(),
             })
             .await
@@ -760,12 +1031,12 @@ mod tests {
     async fn unknown_devices_and_wrong_classes_are_refused() {
         let core = core_with(vec![FakeDevice::ready("camera", DeviceClass::Camera)]);
         let error = core
-            .execute(Command::GetDevice { id: "nope".into() })
+            .execute(&Caller::system(), Command::GetDevice { id: "nope".into() })
             .await
             .unwrap_err();
         assert_eq!(error, CommandError::UnknownDevice("nope".into()));
         let error = core
-            .execute(Command::DeviceCall {
+            .execute(&Caller::system(), Command::DeviceCall {
                 id: "camera".into(),
                 request: Request::ReadMrz,
             })
@@ -809,7 +1080,7 @@ mod tests {
                 FakeDevice::ready("camera", DeviceClass::Camera).answering(Err(call_error)),
             ]);
             let error = core
-                .execute(Command::DeviceCall {
+                .execute(&Caller::system(), Command::DeviceCall {
                     id: "camera".into(),
                     request: Request::CaptureFace { timeout_ms: 10 },
                 })
@@ -827,7 +1098,7 @@ mod tests {
             })),
         ]);
         let Ok(CommandOutput::Call(call)) = core
-            .execute(Command::DeviceCall {
+            .execute(&Caller::system(), Command::DeviceCall {
                 id: "camera".into(),
                 request: Request::CaptureFace { timeout_ms: 10 },
             })

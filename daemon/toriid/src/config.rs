@@ -207,10 +207,15 @@ pub struct PathsConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpConfig {
-    /// Loopback TCP listener for the read-only routes; `None` when disabled.
+    /// Loopback TCP listener; callers without a token are viewers. `None` when disabled.
     pub listen: Option<SocketAddr>,
-    /// Unix socket for every route including device control; `None` when disabled.
+    /// Unix socket (mode 0660); callers without a token are identified by their peer
+    /// credentials (root and toriid's own user: operators). `None` when disabled.
     pub socket: Option<PathBuf>,
+    /// The API tokens file (`[[token]] name, role, sha256`), not accessible to others.
+    pub tokens_file: Option<PathBuf>,
+    /// Its entries, read and checked with the configuration (hashes only).
+    pub tokens: Vec<crate::api::auth::TokenEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -265,6 +270,29 @@ pub struct UsbConfig {
     pub fake_bus: Option<PathBuf>,
 }
 
+/// The D-Bus adapter (`[dbus]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DbusConfig {
+    /// Serve the gate on the bus (the gate does not depend on it: an unreachable bus
+    /// is retried in the background).
+    pub enabled: bool,
+    pub bus: DbusBus,
+    /// The well-known name (default `org.torii.Gate1`).
+    pub name: String,
+    /// Members of this group (besides root and toriid's own user) are operators on the
+    /// bus; everyone else is a viewer. Empty: no group.
+    pub operators_group: String,
+}
+
+/// Which message bus the D-Bus adapter connects to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DbusBus {
+    System,
+    Session,
+    /// A D-Bus address such as `unix:path=/run/dbus/system_bus_socket`.
+    Address(String),
+}
+
 /// The validated configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -281,6 +309,7 @@ pub struct Config {
     pub documents: DocumentsConfig,
     pub usb: UsbConfig,
     pub matcher: MatcherSettings,
+    pub dbus: DbusConfig,
     /// Sorted by id.
     pub devices: Vec<DeviceConfig>,
     /// The files read, in merge order (for `check-config` and the start-up log).
@@ -327,6 +356,28 @@ impl Config {
                 .socket
                 .as_deref()
                 .map_or("disabled".into(), |p| p.display().to_string())
+        );
+        let _ = writeln!(
+            out,
+            "api tokens: {}",
+            match &self.http.tokens_file {
+                Some(file) => format!("{} ({})", self.http.tokens.len(), file.display()),
+                None => "none (TCP callers are viewers; socket callers go by uid)".into(),
+            }
+        );
+        let _ = writeln!(
+            out,
+            "d-bus: {}",
+            if self.dbus.enabled {
+                let bus = match &self.dbus.bus {
+                    DbusBus::System => "the system bus",
+                    DbusBus::Session => "the session bus",
+                    DbusBus::Address(address) => address,
+                };
+                format!("{} on {bus}", self.dbus.name)
+            } else {
+                "disabled".to_owned()
+            }
         );
         let _ = writeln!(out, "driver host: {}", self.paths.driver_host.display());
         let _ = writeln!(out, "devices ({}):", self.devices.len());

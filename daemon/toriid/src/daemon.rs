@@ -57,9 +57,27 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
 
     let registry = Arc::new(Registry::new(&config.devices));
     let core = Arc::new(Core::new(config.gate.clone(), registry.clone(), started));
+    open_audit(&config, &core);
+    core.audit(
+        torii_audit::AuditKind::DaemonStarted,
+        "system",
+        format!("toriid {} starting", crate::command::VERSION),
+    );
+    core.audit(
+        torii_audit::AuditKind::ConfigLoaded,
+        "system",
+        format!("configuration from {}", files.join(", ")),
+    );
+    // Subscribed before anything publishes.
+    let metrics = crate::metrics::spawn(&core);
     let (events_tx, events_rx) = mpsc::unbounded_channel();
     let gate_slot = Arc::new(std::sync::OnceLock::new());
-    let pump = tokio::spawn(pump_events(events_rx, registry.clone(), gate_slot.clone()));
+    let pump = tokio::spawn(pump_events(
+        events_rx,
+        registry.clone(),
+        gate_slot.clone(),
+        core.clone(),
+    ));
 
     let mut background = JoinSet::new();
     open_devices(&config, &registry, &events_tx, &mut background).await;
@@ -84,8 +102,31 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     }
 
     // The flow engine starts once the devices are open, so it sees their first events.
+    let mut link = None;
     match crate::gate::start(&config, registry.clone()) {
-        Ok(Some(gate)) => {
+        Ok(Some(started)) => {
+            let gate = started.handle;
+            tokio::spawn(crate::events::watch_gate(
+                gate.watch_status(),
+                core.events().clone(),
+            ));
+            match crate::link::Link::start(
+                &config,
+                &started.sink,
+                started.registry.clone(),
+                core.clone(),
+                gate.clone(),
+            ) {
+                Ok(running) => {
+                    let stats = running.clone();
+                    core.set_link_stats(Arc::new(move || stats.stats()));
+                    link = Some(running);
+                }
+                Err(error) => {
+                    // Records still reach the outbox; they wait there for a fixed config.
+                    tracing::error!(%error, "the central link cannot start; records stay in the outbox");
+                }
+            }
             let _ = gate_slot.set(gate.clone());
             core.set_flow(gate);
             tracing::info!(lane = config.gate.lane.name(), "gate flow running");
@@ -144,11 +185,20 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
         servers.abort_all();
     }
     background.abort_all();
+    if let Some(link) = &link {
+        link.stop().await;
+    }
     shutdown_devices(&registry).await;
     pump.abort();
+    metrics.abort();
     if let Some(path) = socket_path {
         let _ = std::fs::remove_file(path);
     }
+    core.audit(
+        torii_audit::AuditKind::DaemonStopped,
+        "system",
+        "toriid stopped".to_owned(),
+    );
     tracing::info!("stopped");
     outcome
 }
@@ -278,6 +328,16 @@ async fn start_servers(
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
+    // D-Bus: never fails and ends only on stop (an unreachable bus is retried).
+    if config.dbus.enabled {
+        let (core, dbus, shutdown) = (core.clone(), config.dbus.clone(), stopped(stop.clone()));
+        servers.spawn(async move {
+            crate::api::dbus::serve(core, dbus, shutdown).await;
+            Ok(())
+        });
+    }
+    // One API state for both listeners (the same routes; browser sessions shared).
+    let api = http::Api::new(core.clone(), &config.http);
     if let Some(addr) = config.http.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -289,8 +349,8 @@ async fn start_servers(
         let bound = listener
             .local_addr()
             .map_or(addr.to_string(), |a| a.to_string());
-        tracing::info!(addr = %bound, routes = "read-only", "http listening on {bound}");
-        let router = http::tcp_router(core.clone());
+        tracing::info!(addr = %bound, "http listening on {bound}");
+        let router = http::router(api.clone());
         let shutdown = stopped(stop.clone());
         servers.spawn(async move {
             http::serve(listener, router, shutdown)
@@ -312,8 +372,8 @@ async fn start_servers(
         source,
     })?;
     let shown = path.display().to_string();
-    tracing::info!(path = %shown, routes = "all", "api socket {shown}");
-    let router = http::unix_router(core.clone());
+    tracing::info!(path = %shown, "api socket {shown}");
+    let router = http::router(api);
     let shutdown = stopped(stop.clone());
     servers.spawn(async move {
         http::serve(listener, router, shutdown)
@@ -331,15 +391,32 @@ async fn pump_events(
     mut events: mpsc::UnboundedReceiver<HostEvent>,
     registry: Arc<Registry>,
     gate: Arc<std::sync::OnceLock<crate::gate::GateHandle>>,
+    core: Arc<Core>,
 ) {
+    let bus = core.events().clone();
     while let Some(event) = events.recv().await {
         if let HostEvent::Device { device, event } = &event {
             tracing::debug!(device = %device, event = event.name(), "device event");
+            crate::metrics::device_event(event);
             if let Some(gate) = gate.get() {
                 gate.device_event(device, event);
             }
         }
         if let Some(change) = registry.apply(&event) {
+            if change.from != change.to || change.fault.is_some() {
+                bus.publish(crate::events::GateEvent::DeviceStateChanged {
+                    device: change.device.clone(),
+                    state: change.to,
+                    fault: change.fault.clone(),
+                });
+            }
+            if let Some(fault) = &change.fault {
+                core.audit(
+                    torii_audit::AuditKind::DriverFault,
+                    "system",
+                    format!("device {} {}: {fault}", change.device, change.to),
+                );
+            }
             log_change(Some(change));
             update_status(&registry);
         }
@@ -438,4 +515,70 @@ impl Signals {
             _ = self.int.recv() => "SIGINT",
         }
     }
+}
+
+/// Opens the audit trail. A trail that cannot be opened (or fails verification at
+/// open) is an error in the log and the journal, not a reason to keep the gate shut:
+/// the door's safety does not depend on it, and the operator is told loudly.
+fn open_audit(config: &Config, core: &Core) {
+    let key = match &config.audit.key_file {
+        Some(path) => match torii_audit::AuditKey::from_file(path) {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::error!(%error, "audit key unusable: the audit trail is off");
+                return;
+            }
+        },
+        None => {
+            tracing::warn!("no audit.key_file: the audit trail is hash-chained but not keyed");
+            None
+        }
+    };
+    if let Some(dir) = config.audit.path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let path = &config.audit.path;
+    let log = match torii_audit::AuditLog::open(path, key.clone()) {
+        Ok(log) => log,
+        Err(torii_audit::AuditError::Refused { source, .. }) => {
+            // A trail that fails verification is evidence: set it aside (both files,
+            // untouched) and start a new one that says so, rather than stop auditing.
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let aside = path.with_extension(format!("refused-{stamp}"));
+            let head = torii_audit::head_path(path);
+            let head_aside = aside.with_extension(format!("refused-{stamp}.head"));
+            let _ = std::fs::rename(path, &aside);
+            let _ = std::fs::rename(&head, &head_aside);
+            tracing::error!(
+                problem = %source, kept_as = %aside.display(),
+                "the audit trail failed verification: set aside, a new trail starts"
+            );
+            match torii_audit::AuditLog::open(path, key) {
+                Ok(log) => {
+                    let _ = log.append(torii_audit::AuditEvent::new(
+                        torii_audit::AuditKind::AuditRecovered,
+                        format!(
+                            "previous trail failed verification ({source}); kept as {}",
+                            aside.display()
+                        ),
+                    ));
+                    log
+                }
+                Err(error) => {
+                    tracing::error!(%error, "a new audit trail cannot be opened: auditing is off");
+                    return;
+                }
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, "the audit trail cannot be opened: auditing is off");
+            return;
+        }
+    };
+    // The anchor in the journal: deleting both files is then still detectable.
+    let anchor = log.anchor();
+    tracing::info!(seq = anchor.seq, mac = %anchor.mac, "audit trail opened");
+    core.set_audit(Arc::new(log));
 }

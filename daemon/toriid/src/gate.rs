@@ -3,9 +3,9 @@
 //! and plugin host, the SQLite registry, torii-icao's MRZ checks, torii-matcher's
 //! fingerprint verification — and the handle the API commands use.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use tokio::sync::{mpsc, watch};
 use torii_core::flow::{
@@ -13,7 +13,7 @@ use torii_core::flow::{
     FingerprintVerifier, GateDevices, GateInput, GateStatus, MrzChecker, MrzIdentity, Ports,
     SystemClock, Verification,
 };
-use torii_core::record::{Comparison, RecordSink, TransactionRecord};
+use torii_core::record::{Comparison, TransactionRecord};
 use torii_core::registry::{EnrolledFinger, RegistryStore, mrz_name};
 use torii_sdk::model::{DeviceClass, FingerSample, Request, Response, Status};
 use uuid::Uuid;
@@ -21,9 +21,6 @@ use uuid::Uuid;
 use crate::config::Config;
 use crate::registry::Registry as DeviceRegistry;
 
-/// Records kept in memory for the APIs. The durable, encrypted outbox comes with the
-/// central link; until then records leave the gate only through the records sink.
-const RECENT_RECORDS: usize = 200;
 /// Inputs queued for the engine before events are dropped (with a warning).
 const INPUT_QUEUE: usize = 1024;
 
@@ -42,6 +39,8 @@ pub enum GateError {
     TrustStore(String),
     #[error("fingerprint matcher: {0}")]
     Matcher(String),
+    #[error("{0}")]
+    Outbox(crate::link::LinkError),
 }
 
 /// The running gate, for the API commands.
@@ -49,7 +48,7 @@ pub enum GateError {
 pub struct GateHandle {
     inputs: mpsc::Sender<GateInput>,
     status: watch::Receiver<GateStatus>,
-    records: Arc<RecentRecords>,
+    records: Arc<crate::link::OutboxSink>,
     /// Device id → class, to route host events to the engine.
     classes: Arc<HashMap<String, DeviceClass>>,
     inspector: Arc<ChipInspector>,
@@ -60,6 +59,11 @@ pub struct GateHandle {
 impl GateHandle {
     pub fn status(&self) -> GateStatus {
         self.status.borrow().clone()
+    }
+
+    /// The engine's status, to follow its changes.
+    pub fn watch_status(&self) -> watch::Receiver<GateStatus> {
+        self.status.clone()
     }
 
     /// Queues an input; false when the engine is gone or swamped.
@@ -83,12 +87,15 @@ impl GateHandle {
         }
     }
 
+    /// Recent transactions, newest first, without personal data.
     pub fn recent(&self, limit: usize) -> Vec<TransactionRecord> {
         self.records.recent(limit)
     }
 
-    pub fn record(&self, id: Uuid) -> Option<TransactionRecord> {
-        self.records.get(id)
+    /// A full record, while the outbox holds it (until central acknowledged it and
+    /// the retention passed).
+    pub fn record(&self, id: Uuid) -> Result<Option<TransactionRecord>, String> {
+        self.records.record(id)
     }
 
     /// Inspects the passport on the reader (maintenance, `toriictl doc read`). Without
@@ -121,12 +128,20 @@ impl GateHandle {
     }
 }
 
-/// Opens the registry (importing the configured export), builds the adapters and starts
-/// the engine. `None` when the gate cannot take travelers (no card issuer key).
+/// The running gate and the stores the central link works on.
+pub struct StartedGate {
+    pub handle: GateHandle,
+    pub registry: Arc<RegistryStore>,
+    pub sink: Arc<crate::link::OutboxSink>,
+}
+
+/// Opens the registry (importing the configured export) and the outbox, builds the
+/// adapters and starts the engine. `None` when the gate cannot take travelers (no card
+/// issuer key, no outbox key).
 pub fn start(
     config: &Config,
     devices: Arc<DeviceRegistry>,
-) -> Result<Option<GateHandle>, GateError> {
+) -> Result<Option<StartedGate>, GateError> {
     let Some(key_path) = &config.registry.card_issuer_key else {
         tracing::warn!(
             "no registry.card_issuer_key configured: cards cannot be verified, the gate takes no travelers"
@@ -140,6 +155,12 @@ pub fn start(
             path: key_path.display().to_string(),
             reason,
         })?;
+    let Some(outbox) = crate::link::open_outbox(config).map_err(GateError::Outbox)? else {
+        tracing::warn!(
+            "no outbox.key_file configured: records cannot be stored safely, the gate takes no travelers"
+        );
+        return Ok(None);
+    };
 
     let registry = open_registry(&config.registry.database, config.registry.import.as_deref())?;
     let classes: HashMap<String, DeviceClass> = config
@@ -171,31 +192,37 @@ pub fn start(
         document_reader: document_reader.clone(),
         trust,
     });
-    let records = Arc::new(RecentRecords::default());
+    let records = Arc::new(crate::link::OutboxSink::new(outbox));
     let ports = Ports {
         devices: LaneDevices {
             registry: devices.clone(),
             by_class,
         },
-        registry,
-        verifier: Arc::new(MatcherVerifier::from_config(&config.matcher)?),
+        registry: registry.clone(),
+        verifier: Arc::new(crate::metrics::MeteredVerifier(
+            MatcherVerifier::from_config(&config.matcher)?,
+        )),
         mrz: Arc::new(IcaoMrz),
         inspector: inspector.clone(),
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-        sink: records.clone(),
+        sink: Arc::new(crate::metrics::MeteredSink(records.clone())),
         card_issuer,
     };
     let (inputs, receiver) = mpsc::channel(INPUT_QUEUE);
     let (engine, status) = Engine::new(config.flow.clone(), ports, receiver);
     tokio::spawn(engine.run());
-    Ok(Some(GateHandle {
-        inputs,
-        status,
-        records,
-        classes: Arc::new(classes),
-        inspector,
-        devices,
-        document_reader,
+    Ok(Some(StartedGate {
+        handle: GateHandle {
+            inputs,
+            status,
+            records: records.clone(),
+            classes: Arc::new(classes),
+            inspector,
+            devices,
+            document_reader,
+        },
+        registry,
+        sink: records,
     }))
 }
 
@@ -234,6 +261,7 @@ struct LaneDevices {
 
 impl GateDevices for LaneDevices {
     async fn call(&self, class: DeviceClass, request: Request) -> Result<Response, DeviceFailure> {
+        crate::metrics::device_request(&request);
         let unavailable = |detail: String| DeviceFailure {
             status: Status::Unavailable,
             detail,
@@ -585,34 +613,6 @@ impl FingerprintVerifier for MatcherVerifier {
                 }
             }
         }
-    }
-}
-
-/// The last records, for the APIs.
-#[derive(Default)]
-struct RecentRecords {
-    records: Mutex<VecDeque<TransactionRecord>>,
-}
-
-impl RecentRecords {
-    fn recent(&self, limit: usize) -> Vec<TransactionRecord> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records.iter().rev().take(limit).cloned().collect()
-    }
-
-    fn get(&self, id: Uuid) -> Option<TransactionRecord> {
-        let records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        records.iter().find(|r| r.record_id == id).cloned()
-    }
-}
-
-impl RecordSink for RecentRecords {
-    fn submit(&self, record: &TransactionRecord) {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
-        if records.len() == RECENT_RECORDS {
-            records.pop_front();
-        }
-        records.push_back(record.clone());
     }
 }
 

@@ -23,7 +23,29 @@ impl Setup {
         for (name, text) in drop_ins {
             std::fs::write(setup.drop_in(name), setup.expand(text)).unwrap();
         }
+        setup.write_token_files();
         setup
+    }
+
+    /// API tokens files for `[http] tokens_file`: `tokens.toml` (good, mode 0600),
+    /// `tokens-open.toml` (mode 0644), `tokens-bad.toml` (an unknown role).
+    fn write_token_files(&self) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let entry = |role: &str| {
+            format!(
+                "[[token]]\nname = \"console-1\"\nrole = \"{role}\"\nsha256 = \"{}\"\n",
+                toriid::api::auth::hash_token("torii_test")
+            )
+        };
+        for (name, text, mode) in [
+            ("tokens.toml", entry("operator"), 0o600),
+            ("tokens-open.toml", entry("operator"), 0o644),
+            ("tokens-bad.toml", entry("admin"), 0o600),
+        ] {
+            let path = self.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
     }
 
     fn path(&self) -> &Path {
@@ -131,7 +153,7 @@ const CASES: &[Case] = &[
         env: &[],
         origin: Origin::DropIn("20-site.toml"),
         key: "gat",
-        says: "unknown key (expected one of gate, paths, http, log, registry, central, outbox, audit, flow, documents, usb, matcher, devices)",
+        says: "unknown key (expected one of gate, paths, http, log, registry, central, outbox, audit, flow, documents, usb, matcher, dbus, devices)",
     },
     Case {
         name: "port that is not an airport code",
@@ -326,6 +348,39 @@ const CASES: &[Case] = &[
         says: "not a loopback address",
     },
     Case {
+        name: "API tokens file others can read",
+        main_edits: &[],
+        drop_ins: &[(
+            "30-api.toml",
+            "[http]\ntokens_file = \"{DIR}/tokens-open.toml\"\n",
+        )],
+        env: &[],
+        origin: Origin::DropIn("30-api.toml"),
+        key: "http.tokens_file",
+        says: "tokens-open.toml has mode 0644",
+    },
+    Case {
+        name: "API tokens file with an unknown role",
+        main_edits: &[],
+        drop_ins: &[(
+            "30-api.toml",
+            "[http]\ntokens_file = \"{DIR}/tokens-bad.toml\"\n",
+        )],
+        env: &[],
+        origin: Origin::DropIn("30-api.toml"),
+        key: "http.tokens_file",
+        says: "token 1 (\"console-1\"): unknown role \"admin\"",
+    },
+    Case {
+        name: "missing API tokens file",
+        main_edits: &[],
+        drop_ins: &[],
+        env: &[("TORII__HTTP__TOKENS_FILE", "/nonexistent/tokens.toml")],
+        origin: Origin::Env("TORII__HTTP__TOKENS_FILE"),
+        key: "http.tokens_file",
+        says: "no such file",
+    },
+    Case {
         name: "socket in a missing directory",
         main_edits: &[("{DIR}/run/api.sock", "{DIR}/nowhere/api.sock")],
         drop_ins: &[],
@@ -378,6 +433,45 @@ const CASES: &[Case] = &[
         origin: Origin::Env("TORII__HTTP__LISTEN"),
         key: "http.listen",
         says: "invalid address",
+    },
+    Case {
+        name: "a D-Bus bus that is not an address",
+        main_edits: &[],
+        drop_ins: &[("70-dbus.toml", "[dbus]\nbus = \"system-bus\"\n")],
+        env: &[],
+        origin: Origin::DropIn("70-dbus.toml"),
+        key: "dbus.bus",
+        says: "\"system-bus\" is not \"system\", \"session\" or a D-Bus address",
+    },
+    Case {
+        name: "a D-Bus name that is not a well-known name",
+        main_edits: &[],
+        drop_ins: &[],
+        env: &[("TORII__DBUS__NAME", "torii")],
+        origin: Origin::Env("TORII__DBUS__NAME"),
+        key: "dbus.name",
+        says: "\"torii\" is not a well-known bus name",
+    },
+    Case {
+        name: "a D-Bus switch that is not a boolean",
+        main_edits: &[],
+        drop_ins: &[],
+        env: &[("TORII__DBUS__ENABLED", "sometimes")],
+        origin: Origin::Env("TORII__DBUS__ENABLED"),
+        key: "dbus.enabled",
+        says: "expected a boolean",
+    },
+    Case {
+        name: "a D-Bus operators group that is not a group name",
+        main_edits: &[],
+        drop_ins: &[(
+            "70-dbus.toml",
+            "[dbus]\noperators_group = \"torii operators\"\n",
+        )],
+        env: &[],
+        origin: Origin::DropIn("70-dbus.toml"),
+        key: "dbus.operators_group",
+        says: "is not a group name",
     },
     Case {
         name: "device id unusable in URLs",
@@ -494,6 +588,34 @@ fn a_good_config_loads_with_defaults() {
 }
 
 #[test]
+fn d_bus_defaults_to_the_system_bus_and_takes_an_address() {
+    use toriid::config::DbusBus;
+    let setup = Setup::new(BASE, &[]);
+    let dbus = setup.load(&[]).unwrap().dbus;
+    assert!(dbus.enabled);
+    assert_eq!(dbus.bus, DbusBus::System);
+    assert_eq!(dbus.name, "org.torii.Gate1");
+    assert_eq!(dbus.operators_group, "torii-operators");
+    let setup = Setup::new(
+        BASE,
+        &[(
+            "70-dbus.toml",
+            "[dbus]\nbus = \"unix:path=/run/dbus/system_bus_socket\"\noperators_group = \"\"\n",
+        )],
+    );
+    let dbus = setup
+        .load(&[("TORII__DBUS__ENABLED", "false")])
+        .unwrap()
+        .dbus;
+    assert!(!dbus.enabled);
+    assert_eq!(
+        dbus.bus,
+        DbusBus::Address("unix:path=/run/dbus/system_bus_socket".into())
+    );
+    assert_eq!(dbus.operators_group, "");
+}
+
+#[test]
 fn drop_ins_apply_in_name_order_and_the_environment_last() {
     let setup = Setup::new(
         BASE,
@@ -528,6 +650,35 @@ fn drop_ins_apply_in_name_order_and_the_environment_last() {
     );
     assert_eq!(config.sources.len(), 3);
     assert!(config.sources[1].ends_with("10-earlier.toml"));
+}
+
+#[test]
+fn api_tokens_are_read_with_the_configuration() {
+    let setup = Setup::new(
+        BASE,
+        &[(
+            "30-api.toml",
+            "[http]\ntokens_file = \"{DIR}/tokens.toml\"\n",
+        )],
+    );
+    let config = setup.load(&[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.http.tokens_file,
+        Some(setup.path().join("tokens.toml"))
+    );
+    let [token] = config.http.tokens.as_slice() else {
+        panic!("{:?}", config.http.tokens)
+    };
+    assert_eq!(
+        (token.name.as_str(), token.role),
+        ("console-1", toriid::command::Role::Operator)
+    );
+    // None by default.
+    let config = Setup::new(BASE, &[]).load(&[]).unwrap();
+    assert_eq!(
+        (config.http.tokens_file, config.http.tokens.len()),
+        (None, 0)
+    );
 }
 
 #[test]

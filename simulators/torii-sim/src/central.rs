@@ -1,4 +1,10 @@
-//! Central immigration stub (plain loopback HTTP for now; a later issue makes it mTLS).
+//! The scenario's registry as central serves it ([`registry_json`], [`registry_entries`]:
+//! what the mutual-TLS simulator of `torii-central` serves as its registry feed, see
+//! [`crate::start_central`]), and the old plain-HTTP central stub.
+//!
+//! The stub (plain loopback HTTP, [`SimulatorConfig::central`](crate::SimulatorConfig)),
+//! kept while tests still use it; the gate's link speaks `torii-link`'s protocol to the
+//! mutual-TLS simulator instead:
 //!
 //! - `GET /health` → `{"status":"ok"}`
 //! - `GET /v1/registry` → `{"travelers":[…]}`: every registered traveler of the
@@ -87,12 +93,16 @@ async fn health() -> Json<Value> {
 /// The registry of `scenario`: the `GET /v1/registry` body, also what
 /// `torii-sim export-registry` writes for the daemon's `[registry] import` file.
 pub fn registry_json(scenario: &Scenario) -> Value {
-    let travelers: Vec<Value> = scenario
+    json!({ "travelers": registry_entries(scenario) })
+}
+
+/// The entries of [`registry_json`]: the initial registry of the central simulator.
+pub fn registry_entries(scenario: &Scenario) -> Vec<Value> {
+    scenario
         .travelers
         .iter()
         .filter_map(registry_entry)
-        .collect();
-    json!({ "travelers": travelers })
+        .collect()
 }
 
 async fn registry(State(c): State<Arc<Central>>) -> Json<Value> {

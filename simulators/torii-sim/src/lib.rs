@@ -2,8 +2,10 @@
 //!
 //! Sim driver plugins connect over Unix sockets (`DIR/<class>.sock`, protocol in
 //! `torii-sim-link`); tests and people drive the simulated travelers through the
-//! control API ([`control`]) or in-process through [`Simulator`]'s methods. A central
-//! immigration stub ([`central`]) serves the scenario's registry.
+//! control API ([`control`]) or in-process through [`Simulator`]'s methods. Central
+//! immigration is the mutual-TLS simulator of `torii-central`, started in-process with
+//! the scenario's registry by [`start_central`] (`torii-sim serve --central`,
+//! `torii-sim gate`); [`central`] builds that registry.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,6 +47,33 @@ pub fn write_registry(scenario: &Scenario, path: &Path) -> std::io::Result<()> {
     write_file(path, &json)
 }
 
+/// The test PKI central and the gate use, in `dir`: the one there when it is complete
+/// (whatever gate it was made for), else a new one for `gate_id`.
+pub fn central_pki(
+    dir: &Path,
+    gate_id: &str,
+) -> Result<torii_central::pki::Pki, torii_central::pki::PkiError> {
+    let pki = torii_central::pki::Pki::new(dir);
+    if pki.is_complete() {
+        return Ok(pki);
+    }
+    torii_central::pki::generate(dir, gate_id, true)
+}
+
+/// Starts the mutual-TLS central immigration simulator in-process: HTTPS on `listen`,
+/// its control API on `control` (loopback), certificates, CRL and rogue certificate from
+/// `pki`, and `scenario`'s registry as the initial registry (upserts 1..n).
+pub async fn start_central(
+    scenario: &Scenario,
+    pki: &torii_central::pki::Pki,
+    listen: SocketAddr,
+    control: SocketAddr,
+) -> Result<torii_central::CentralHandle, torii_central::StartError> {
+    let mut config = torii_central::CentralConfig::from_pki(pki, listen, control);
+    config.registry = central::registry_entries(scenario);
+    torii_central::Central::start(config).await
+}
+
 /// Writes the simulator's card issuer public key (PEM) to `path`.
 pub fn write_card_issuer_key(path: &Path) -> std::io::Result<()> {
     write_file(path, data::card::issuer_public_key_pem().as_bytes())
@@ -67,7 +96,9 @@ pub struct SimulatorConfig {
     pub scenario: Scenario,
     /// Control API address (loopback only; port 0 picks a free port).
     pub control: Option<SocketAddr>,
-    /// Central immigration stub address (loopback only).
+    /// The old plain-HTTP central stub's address (loopback only): `GET /v1/registry`,
+    /// `POST /v1/records` of single records, no TLS (see [`central`]). The gate's link
+    /// talks to the mutual-TLS simulator instead ([`start_central`]).
     pub central: Option<SocketAddr>,
 }
 

@@ -24,7 +24,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run every device simulator, the control API and (optionally) the central stub.
+    /// Run every device simulator, the control API and (optionally) the central
+    /// immigration simulator (mutual TLS).
     Serve {
         /// Directory of the device sockets (DIR/<class>.sock).
         #[arg(long)]
@@ -35,12 +36,23 @@ enum Command {
         /// Scenario file (default: the shipped scenarios/default.toml).
         #[arg(long)]
         scenario: Option<PathBuf>,
-        /// Central immigration stub address (loopback); not started when absent.
+        /// Central immigration's HTTPS address (mutual TLS); not started when absent.
         #[arg(long)]
         central: Option<SocketAddr>,
+        /// Central's control API address (loopback; port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:0", requires = "central")]
+        central_control: SocketAddr,
+        /// Central's test PKI (default: DIR/pki): used as is when complete, generated
+        /// for --gate-id otherwise.
+        #[arg(long, requires = "central")]
+        central_pki: Option<PathBuf>,
+        /// The gate id of a generated PKI's client certificates (their CN).
+        #[arg(long, default_value = "SIM-entry-01", requires = "central")]
+        gate_id: String,
     },
-    /// Run a complete simulated gate: every device simulator, the central stub, and the
-    /// real toriid (next to this binary) with all seven sim drivers; prints where to look.
+    /// Run a complete simulated gate: every device simulator, central immigration (mutual
+    /// TLS, test PKI in DIR/pki), and the real toriid (next to this binary) with all seven
+    /// sim drivers; prints where to look.
     Gate {
         /// The lane's direction: entry or exit (default: the scenario's `[gate] lane`,
         /// else entry).
@@ -52,9 +64,13 @@ enum Command {
         /// The simulator's control API address.
         #[arg(long, default_value = DEFAULT_CONTROL)]
         control: SocketAddr,
-        /// The central immigration stub's address.
-        #[arg(long, default_value = "127.0.0.1:8772")]
+        /// Central immigration's HTTPS address (mutual TLS).
+        #[arg(long, default_value = torii_sim::gate::DEFAULT_CENTRAL)]
         central: SocketAddr,
+        /// Central's control API address (fault modes, records received, registry
+        /// changes).
+        #[arg(long, default_value = torii_sim::gate::DEFAULT_CENTRAL_CONTROL)]
+        central_control: SocketAddr,
         /// Scenario file (default: the shipped scenarios/default.toml).
         #[arg(long)]
         scenario: Option<PathBuf>,
@@ -63,8 +79,8 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
-    /// Write a scenario's registry (the central stub's GET /v1/registry body) as the
-    /// JSON file toriid imports at start (`[registry] import`).
+    /// Write a scenario's registry (central's initial registry) as the JSON file toriid
+    /// imports at start (`[registry] import`).
     ExportRegistry {
         /// Scenario file (default: the shipped scenarios/default.toml).
         #[arg(long)]
@@ -75,6 +91,11 @@ enum Command {
         /// Also write the card issuer's public key (PEM) here (`[registry] card_issuer_key`).
         #[arg(long)]
         issuer_key: Option<PathBuf>,
+    },
+    /// The test PKI of central and the gate (mutual TLS).
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
     },
     /// Scripted travelers: run them against a running simulator and toriid.
     Scenario {
@@ -93,6 +114,46 @@ enum Command {
         #[command(subcommand)]
         action: Ctl,
     },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Generate the test PKI into DIR: the CA, central's server certificate, the gate's
+    /// client certificates (good, expired, revoked), the CRL, and a rogue CA's server
+    /// and client certificates. Refuses to overwrite without --force.
+    Init {
+        dir: PathBuf,
+        /// The gate id (the client certificates' CN).
+        #[arg(long, default_value = torii_central::pki::DEFAULT_GATE_ID)]
+        gate_id: String,
+        /// Overwrite an existing PKI.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+fn pki_init(dir: &std::path::Path, gate_id: &str, force: bool) -> ExitCode {
+    match torii_central::pki::generate(dir, gate_id, force) {
+        Ok(_) => {
+            println!(
+                "torii-sim: test PKI for gate {gate_id} in {}",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("torii-sim pki init: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Where `serve --central` runs central.
+struct CentralOptions {
+    listen: SocketAddr,
+    control: SocketAddr,
+    pki: PathBuf,
+    gate_id: String,
 }
 
 #[derive(Subcommand)]
@@ -192,15 +253,33 @@ async fn serve(
     dir: PathBuf,
     control: SocketAddr,
     scenario: Option<PathBuf>,
-    central: Option<SocketAddr>,
+    central: Option<CentralOptions>,
 ) -> ExitCode {
     let scenario = match load_scenario(scenario.as_deref()) {
         Ok(scenario) => scenario,
         Err(code) => return code,
     };
+    let central = match central {
+        Some(options) => {
+            let pki = match torii_sim::central_pki(&options.pki, &options.gate_id) {
+                Ok(pki) => pki,
+                Err(e) => {
+                    eprintln!("torii-sim: test PKI: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match torii_sim::start_central(&scenario, &pki, options.listen, options.control).await {
+                Ok(central) => Some((central, pki)),
+                Err(e) => {
+                    eprintln!("torii-sim: central: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        None => None,
+    };
     let mut config = SimulatorConfig::new(dir, scenario);
     config.control = Some(control);
-    config.central = central;
     let sim = match Simulator::start(config).await {
         Ok(sim) => sim,
         Err(e) => {
@@ -212,8 +291,10 @@ async fn serve(
     if let Some(addr) = sim.control_addr() {
         let _ = writeln!(out, "torii-sim: control http://{addr}");
     }
-    if let Some(addr) = sim.central_addr() {
-        let _ = writeln!(out, "torii-sim: central http://{addr}");
+    if let Some((central, pki)) = &central {
+        let _ = writeln!(out, "torii-sim: central {}", central.url());
+        let _ = writeln!(out, "torii-sim: central-control {}", central.control_url());
+        let _ = writeln!(out, "torii-sim: central-pki {}", pki.dir.display());
     }
     for class in DeviceClass::ALL {
         let _ = writeln!(
@@ -244,6 +325,9 @@ async fn serve(
         }
     }
     sim.shutdown().await;
+    if let Some((central, _)) = central {
+        central.shutdown().await;
+    }
     println!("torii-sim: stopped");
     ExitCode::SUCCESS
 }
@@ -308,8 +392,9 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("torii_sim=info")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("torii_sim=info,torii_central=info")
+            }),
         )
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
@@ -326,12 +411,32 @@ fn main() -> ExitCode {
                 control,
                 scenario,
                 central,
-            } => serve(dir, control, scenario, central).await,
+                central_control,
+                central_pki,
+                gate_id,
+            } => {
+                let central = central.map(|listen| CentralOptions {
+                    listen,
+                    control: central_control,
+                    pki: central_pki.unwrap_or_else(|| dir.join("pki")),
+                    gate_id,
+                });
+                serve(dir, control, scenario, central).await
+            }
+            Command::Pki {
+                command:
+                    PkiCommand::Init {
+                        dir,
+                        gate_id,
+                        force,
+                    },
+            } => pki_init(&dir, &gate_id, force),
             Command::Gate {
                 lane,
                 http,
                 control,
                 central,
+                central_control,
                 scenario,
                 dir,
             } => {
@@ -351,6 +456,7 @@ fn main() -> ExitCode {
                     http,
                     control,
                     central,
+                    central_control,
                     work_dir: dir,
                 };
                 match torii_sim::gate::run(options).await {

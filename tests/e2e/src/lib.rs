@@ -67,6 +67,8 @@ pub struct Gate {
     pub dir: tempfile::TempDir,
     pub layout: GateLayout,
     pub control_url: String,
+    /// Central immigration's control API (records received, faults, registry changes).
+    pub central_control_url: String,
     simulator: Child,
     daemon: Option<Child>,
 }
@@ -94,6 +96,7 @@ impl Gate {
             options.lane,
         );
         layout.isolated = options.isolated;
+        layout.central = free_loopback_port();
         layout.apply_scenario(&scenario);
         // Config, registry import and card issuer key.
         layout.prepare(&scenario).unwrap();
@@ -103,11 +106,13 @@ impl Gate {
             std::fs::write(dir.join("50-test.toml"), drop_in).unwrap();
         }
 
-        let (simulator, control_url) = start_simulator(&layout, options.scenario.as_deref());
+        let (simulator, control_url, central_control_url) =
+            start_simulator(&layout, options.scenario.as_deref());
         let mut gate = Gate {
             dir,
             layout,
             control_url,
+            central_control_url,
             simulator,
             daemon: None,
         };
@@ -266,6 +271,55 @@ impl Gate {
             .is_some_and(|events| events.iter().any(|e| e["kind"] == kind))
     }
 
+    /// `torii-central ctl <args>` against this gate's central; panics unless it succeeds.
+    pub fn central(&self, args: &[&str]) -> Value {
+        let output = Command::new(binary("torii-central"))
+            .args(["ctl", "--control", &self.central_control_url])
+            .args(args)
+            .output()
+            .expect("run torii-central ctl");
+        assert!(
+            output.status.success(),
+            "torii-central ctl {args:?} failed: {}",
+            describe(&output)
+        );
+        serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
+    }
+
+    /// The records central received, in arrival order.
+    pub fn central_records(&self) -> Vec<Value> {
+        let answer = self.central(&["records"]);
+        answer["records"]
+            .as_array()
+            .or_else(|| answer.as_array())
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The daemon's central-link figures (`status.link`).
+    pub fn link(&self) -> Value {
+        self.status().map(|s| s["link"].clone()).unwrap_or(Value::Null)
+    }
+
+    /// Kills the daemon with SIGKILL (a power cut, as far as the process can tell).
+    pub fn kill_daemon(&mut self) {
+        let mut daemon = self.daemon.take().expect("daemon running");
+        let _ = daemon.kill();
+        let _ = daemon.wait();
+    }
+
+    /// The record ids the daemon logged as finished transactions (every run so far).
+    pub fn finished_record_ids(&self) -> Vec<String> {
+        self.daemon_log()
+            .lines()
+            .filter(|l| l.contains("transaction finished"))
+            .filter_map(|l| {
+                let start = l.find("record=")? + "record=".len();
+                Some(l[start..].chars().take(36).collect())
+            })
+            .collect()
+    }
+
     pub fn device_state(&self, device: &str) -> String {
         self.device(device)["state"]
             .as_str()
@@ -285,7 +339,7 @@ impl Drop for Gate {
     }
 }
 
-fn start_simulator(layout: &GateLayout, scenario: Option<&Path>) -> (Child, String) {
+fn start_simulator(layout: &GateLayout, scenario: Option<&Path>) -> (Child, String, String) {
     let mut command = Command::new(binary("torii-sim"));
     if let Some(scenario) = scenario {
         command.arg("serve").arg("--scenario").arg(scenario);
@@ -296,6 +350,12 @@ fn start_simulator(layout: &GateLayout, scenario: Option<&Path>) -> (Child, Stri
         .arg("--dir")
         .arg(layout.sim_dir())
         .args(["--control", "127.0.0.1:0"])
+        .arg("--central")
+        .arg(layout.central.to_string())
+        .arg("--central-pki")
+        .arg(layout.pki_dir())
+        .arg("--gate-id")
+        .arg(layout.gate_id())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -305,21 +365,25 @@ fn start_simulator(layout: &GateLayout, scenario: Option<&Path>) -> (Child, Stri
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut control = None;
+        let mut central = None;
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             if let Some(url) = line.strip_prefix("torii-sim: control ") {
                 control = Some(url.trim().to_owned());
             }
+            if let Some(url) = line.strip_prefix("torii-sim: central-control ") {
+                central = Some(url.trim().to_owned());
+            }
             if line.trim() == "torii-sim: ready" {
-                let _ = tx.send(control.take());
+                let _ = tx.send(control.take().zip(central.take()));
             }
         }
     });
-    let control = rx
+    let (control, central) = rx
         .recv_timeout(PATIENCE)
         .ok()
         .flatten()
-        .expect("torii-sim printed its control URL and `ready`");
-    (child, control)
+        .expect("torii-sim printed its control and central URLs and `ready`");
+    (child, control, central)
 }
 
 pub fn signal(pid: u32, signal: nix::sys::signal::Signal) {

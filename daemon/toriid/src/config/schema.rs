@@ -70,8 +70,18 @@ const PATHS: &[(&str, Shape)] = &[
     ("runtime_dir", Shape::Str),
     ("driver_host", Shape::Str),
 ];
-const HTTP: &[(&str, Shape)] = &[("listen", Shape::Str), ("socket", Shape::Str)];
+const HTTP: &[(&str, Shape)] = &[
+    ("listen", Shape::Str),
+    ("socket", Shape::Str),
+    ("tokens_file", Shape::Str),
+];
 const LOG: &[(&str, Shape)] = &[("format", Shape::Str), ("level", Shape::Str)];
+const DBUS: &[(&str, Shape)] = &[
+    ("enabled", Shape::Bool),
+    ("bus", Shape::Str),
+    ("name", Shape::Str),
+    ("operators_group", Shape::Str),
+];
 pub(crate) const DEVICE: &[(&str, Shape)] = &[
     ("class", Shape::Str),
     ("driver", Shape::Str),
@@ -103,6 +113,7 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("documents", Shape::Section(DOCUMENTS)),
     ("usb", Shape::Section(USB)),
     ("matcher", Shape::Section(MATCHER)),
+    ("dbus", Shape::Section(DBUS)),
     ("devices", Shape::Devices),
 ];
 

@@ -332,6 +332,7 @@ impl Merged<'_> {
 
         let listen = self.listen_address(issues);
         let socket = self.api_socket(issues, &runtime_dir);
+        let (tokens_file, tokens) = self.api_tokens(issues);
 
         let format = self.string(issues, "log.format", "auto");
         let format = self.one_of(
@@ -376,6 +377,7 @@ impl Merged<'_> {
             );
         }
         let matcher = self.matcher(issues);
+        let dbus = self.dbus(issues);
         let usb = super::UsbConfig {
             poll: Duration::from_millis(poll_ms.clamp(10, 60_000) as u64),
             fake_bus: self
@@ -395,7 +397,12 @@ impl Merged<'_> {
                 runtime_dir,
                 driver_host,
             },
-            http: HttpConfig { listen, socket },
+            http: HttpConfig {
+                listen,
+                socket,
+                tokens_file,
+                tokens,
+            },
             log: LogConfig {
                 format: format?,
                 level,
@@ -408,6 +415,7 @@ impl Merged<'_> {
             documents,
             usb,
             matcher,
+            dbus,
             devices,
             sources,
         })
@@ -457,6 +465,52 @@ impl Merged<'_> {
             config_json,
             mode,
             target_fmr,
+        }
+    }
+
+    fn dbus(&self, issues: &mut Vec<Issue>) -> super::DbusConfig {
+        use super::DbusBus;
+        let enabled = self.get::<bool>(issues, "dbus.enabled").unwrap_or(true);
+        let bus = match self.string(issues, "dbus.bus", "system").as_str() {
+            "system" => DbusBus::System,
+            "session" => DbusBus::Session,
+            address => {
+                // Only the adapter knows the address syntax (and zbus).
+                if let Err(e) = crate::api::dbus::check_address(address) {
+                    self.issue(
+                        issues,
+                        "dbus.bus",
+                        format!("{address:?} is not \"system\", \"session\" or a D-Bus address such as \"unix:path=/run/dbus/system_bus_socket\" ({e})"),
+                    );
+                }
+                DbusBus::Address(address.to_owned())
+            }
+        };
+        let name = self.string(issues, "dbus.name", crate::api::dbus::DEFAULT_NAME);
+        if let Err(e) = crate::api::dbus::check_name(&name) {
+            self.issue(
+                issues,
+                "dbus.name",
+                format!("{name:?} is not a well-known bus name such as org.torii.Gate1 ({e})"),
+            );
+        }
+        let operators_group = self.string(issues, "dbus.operators_group", "torii-operators");
+        if operators_group.len() > 64
+            || operators_group
+                .chars()
+                .any(|c| c == ':' || c == ',' || c.is_whitespace() || c.is_control())
+        {
+            self.issue(
+                issues,
+                "dbus.operators_group",
+                format!("{operators_group:?} is not a group name"),
+            );
+        }
+        super::DbusConfig {
+            enabled,
+            bus,
+            name,
+            operators_group,
         }
     }
 
@@ -708,15 +762,38 @@ impl Merged<'_> {
             return None;
         }
         match listen.parse::<SocketAddr>() {
-            // The TCP listener has no authentication: it must not leave the machine.
+            // The TCP listener is plain HTTP (tokens, session cookies): it must not
+            // leave the machine.
             Ok(addr) if !addr.ip().is_loopback() => {
-                self.issue(issues, "http.listen", format!("{listen:?} is not a loopback address (the TCP listener is unauthenticated; use 127.0.0.1 or [::1])"));
+                self.issue(issues, "http.listen", format!("{listen:?} is not a loopback address (the TCP listener is plain HTTP: tokens would cross the network in the clear; use 127.0.0.1 or [::1])"));
                 None
             }
             Ok(addr) => Some(addr),
             Err(_) => {
                 self.issue(issues, "http.listen", format!("invalid address {listen:?}, expected IP:PORT such as 127.0.0.1:8770, or \"\" to disable"));
                 None
+            }
+        }
+    }
+
+    /// The API tokens file, read now so a bad one stops the daemon at start (and
+    /// `toriid check-config` names it).
+    fn api_tokens(
+        &self,
+        issues: &mut Vec<Issue>,
+    ) -> (Option<PathBuf>, Vec<crate::api::auth::TokenEntry>) {
+        let Some(path) = self.optional_path(issues, "http.tokens_file", false) else {
+            return (None, Vec::new());
+        };
+        if !path.is_file() {
+            // Already reported by optional_path.
+            return (Some(path), Vec::new());
+        }
+        match crate::api::auth::load_tokens(&path) {
+            Ok(tokens) => (Some(path), tokens),
+            Err(message) => {
+                self.issue(issues, "http.tokens_file", message);
+                (Some(path), Vec::new())
             }
         }
     }

@@ -44,6 +44,10 @@ impl fmt::Debug for EdCard {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct FieldError {
     pub field: &'static str,
+    /// A stable code for screens to translate: `required`, `format`, `too-long`,
+    /// `characters`, `range`, `yes-or-no`.
+    pub code: &'static str,
+    /// The problem in English.
     pub problem: &'static str,
 }
 
@@ -53,7 +57,19 @@ impl EdCard {
         let mut errors = Vec::new();
         let mut check = |ok: bool, field: &'static str, problem: &'static str| {
             if !ok {
-                errors.push(FieldError { field, problem });
+                let code = match problem {
+                    "required" => "required",
+                    "answer yes or no" => "yes-or-no",
+                    "at most 200 characters" => "too-long",
+                    "digits, spaces, + and - only" => "characters",
+                    "between 1 and 90 days" => "range",
+                    _ => "format",
+                };
+                errors.push(FieldError {
+                    field,
+                    code,
+                    problem,
+                });
             }
         };
         let flight = self.flight.trim();

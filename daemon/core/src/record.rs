@@ -139,7 +139,10 @@ mod base64_bytes {
 /// power cut (the daemon's outbox fsyncs it): the engine opens the door only after that,
 /// and refers the traveler (`RECORD_NOT_STORED`) when it fails.
 pub trait RecordSink: Send + Sync {
-    fn commit<'a>(&'a self, record: &'a TransactionRecord) -> crate::BoxFuture<'a, Result<(), String>>;
+    fn commit<'a>(
+        &'a self,
+        record: &'a TransactionRecord,
+    ) -> crate::BoxFuture<'a, Result<(), String>>;
 }
 
 /// The line printed on the card's back: date, port, status of residence and period of

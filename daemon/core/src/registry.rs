@@ -660,7 +660,10 @@ pub mod import {
 
     /// Parses one entry of an export (`index` names it in errors; the central link's sync
     /// passes each upsert's `traveler` here).
-    pub fn parse_entry(value: &serde_json::Value, index: usize) -> Result<Registration, ImportError> {
+    pub fn parse_entry(
+        value: &serde_json::Value,
+        index: usize,
+    ) -> Result<Registration, ImportError> {
         let problem = |problem: String| ImportError::Entry {
             entry: index,
             problem,
@@ -797,7 +800,10 @@ pub mod import {
             let missing = serde_json::json!({"passport_number": "X"});
             let error = parse_entry(&missing, 0).unwrap_err().to_string();
             assert!(error.contains("missing field `nationality`"), "{error}");
-            assert_eq!(redact(r#"invalid type: string "A<<B", expected u8"#), "invalid type: string …, expected u8");
+            assert_eq!(
+                redact(r#"invalid type: string "A<<B", expected u8"#),
+                "invalid type: string …, expected u8"
+            );
         }
 
         #[test]

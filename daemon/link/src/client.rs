@@ -54,7 +54,8 @@ pub enum ErrorKind {
     Http,
     /// Central's answer (or a page's content) is not what the protocol says.
     Protocol,
-    /// Central refused a record's sequence number (409 out of order): needs a person.
+    /// Central refused a record (409: its seq out of order, or its id held with another
+    /// body): needs a person.
     Conflict,
     /// The gate's own store (outbox, registry) failed.
     Local,
@@ -186,8 +187,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Opens the byte stream TLS runs over. [`TcpConnector`] unless replaced (tests run the
 /// whole TLS and HTTP stack over in-memory pipes, where a paused clock is exact).
 pub trait Connector: Send + Sync + 'static {
-    fn connect<'a>(&'a self, host: &'a str, port: u16)
-    -> BoxFuture<'a, io::Result<Box<dyn Transport>>>;
+    fn connect<'a>(
+        &'a self,
+        host: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, io::Result<Box<dyn Transport>>>;
 }
 
 /// TCP, with Nagle off.
@@ -264,15 +268,21 @@ impl CentralClient {
             return Err(problem("must not carry a query"));
         }
         let host = uri.host().ok_or_else(|| problem("has no host"))?;
-        let bare_host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let bare_host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let port = uri.port_u16().unwrap_or(443);
         let authority = match uri.port_u16() {
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        let name = options.server_name.clone().unwrap_or_else(|| bare_host.clone());
-        let server_name =
-            ServerName::try_from(name).map_err(|_| problem("server name is not a valid DNS name or address"))?;
+        let name = options
+            .server_name
+            .clone()
+            .unwrap_or_else(|| bare_host.clone());
+        let server_name = ServerName::try_from(name)
+            .map_err(|_| problem("server name is not a valid DNS name or address"))?;
         Ok(CentralClient {
             tls,
             connector,
@@ -344,7 +354,10 @@ impl CentralClient {
     }
 
     /// GET, expecting 200 with `T`.
-    pub async fn get_json<T: DeserializeOwned>(&self, path_and_query: &str) -> Result<T, LinkError> {
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path_and_query: &str,
+    ) -> Result<T, LinkError> {
         let (status, body) = self.request(Method::GET, path_and_query, None).await?;
         if status != StatusCode::OK {
             return Err(http_error(status, &body));
@@ -365,7 +378,11 @@ impl CentralClient {
         parse_json(&answer)
     }
 
-    async fn post_raw<B: Serialize>(&self, path: &str, body: &B) -> Result<(StatusCode, Bytes), LinkError> {
+    async fn post_raw<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(StatusCode, Bytes), LinkError> {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| LinkError::Protocol(format!("request body not serialised: {e}")))?;
         self.request(Method::POST, path, Some(bytes)).await
@@ -407,11 +424,13 @@ impl CentralClient {
             Some(tls) => LinkError::Tls(tls.to_string()),
             None => LinkError::Tls(format!("handshake failed: {e}")),
         })?;
-        let (sender, connection) =
-            timeout_at(deadline, hyper::client::conn::http1::handshake(TokioIo::new(tls)))
-                .await
-                .map_err(|_| LinkError::Timeout("connecting"))?
-                .map_err(|e| classify(&e))?;
+        let (sender, connection) = timeout_at(
+            deadline,
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)),
+        )
+        .await
+        .map_err(|_| LinkError::Timeout("connecting"))?
+        .map_err(|e| classify(&e))?;
         self.connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             if let Err(error) = connection.await {
@@ -483,29 +502,6 @@ impl Central for CentralClient {
     async fn revocations(&self, after: u64, limit: usize) -> Result<RevocationPage, LinkError> {
         self.get_json(&format!("/v1/revocations?after={after}&limit={limit}"))
             .await
-    }
-}
-
-impl<C: Central> Central for Arc<C> {
-    fn post_records(
-        &self,
-        batch: &RecordBatch,
-    ) -> impl Future<Output = Result<PostOutcome, LinkError>> + Send {
-        C::post_records(self, batch)
-    }
-    fn registry_changes(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> impl Future<Output = Result<RegistryPage, LinkError>> + Send {
-        C::registry_changes(self, after, limit)
-    }
-    fn revocations(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> impl Future<Output = Result<RevocationPage, LinkError>> + Send {
-        C::revocations(self, after, limit)
     }
 }
 

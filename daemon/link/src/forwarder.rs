@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use crate::backoff::{Backoff, BackoffConfig};
-use crate::client::{Central, ErrorKind, PostOutcome};
+use crate::client::{Central, ErrorKind, LinkError, PostOutcome};
 use crate::protocol::{MAX_BATCH, RecordBatch, RecordEnvelope};
 use crate::{Clock, EventHook, LinkEvent, sleep_or_stop, system_clock};
 
@@ -53,15 +53,6 @@ pub trait RecordSource: Send + Sync + 'static {
     fn pending(&self, max: usize) -> Result<Vec<PendingRecord>, String>;
     /// Central holds these records: they may leave the outbox.
     fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String>;
-}
-
-impl<S: RecordSource> RecordSource for Arc<S> {
-    fn pending(&self, max: usize) -> Result<Vec<PendingRecord>, String> {
-        S::pending(self, max)
-    }
-    fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String> {
-        S::acknowledge(self, ids)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -357,11 +348,15 @@ impl<S: RecordSource, C: Central> Task<S, C> {
             gate_id: self.config.gate_id.clone(),
             records,
         };
-        let outcome = self
-            .central
-            .post_records(&batch)
-            .await
-            .map_err(|e| Failure::new(e.kind(), e.to_string()))?;
+        let outcome = self.central.post_records(&batch).await.map_err(|e| {
+            // A 409 that is not out-of-order: a record id central holds with another
+            // body. Like a seq conflict, it needs a person.
+            let kind = match &e {
+                LinkError::Http { status: 409, .. } => ErrorKind::Conflict,
+                _ => e.kind(),
+            };
+            Failure::new(kind, e.to_string())
+        })?;
         match outcome {
             PostOutcome::Acknowledged(ack) => {
                 let acknowledged = self.acknowledge(&pending, &ack.acknowledged).await?;
@@ -378,8 +373,7 @@ impl<S: RecordSource, C: Central> Task<S, C> {
             }
             PostOutcome::OutOfOrder(refusal) => {
                 self.acknowledge(&pending, &refusal.acknowledged).await?;
-                let Some(record) = pending.iter().find(|r| r.record_id == refusal.record_id)
-                else {
+                let Some(record) = pending.iter().find(|r| r.record_id == refusal.record_id) else {
                     return Err(Failure::new(
                         ErrorKind::Protocol,
                         format!(

@@ -173,28 +173,6 @@ impl RegistryTarget for RegistryStore {
     }
 }
 
-impl<T: RegistryTarget> RegistryTarget for Arc<T> {
-    fn sync_state(&self) -> Result<SyncState, TargetError> {
-        T::sync_state(self)
-    }
-    fn apply_changes(
-        &self,
-        after: u64,
-        page: &RegistryPage,
-        caught_up_at: Option<SystemTime>,
-    ) -> Result<AppliedChanges, TargetError> {
-        T::apply_changes(self, after, page, caught_up_at)
-    }
-    fn apply_revocations(
-        &self,
-        after: u64,
-        page: &RevocationPage,
-        caught_up_at: Option<SystemTime>,
-    ) -> Result<AppliedRevocations, TargetError> {
-        T::apply_revocations(self, after, page, caught_up_at)
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SyncConfig {
     /// Between passes of the registry feed.
@@ -350,7 +328,10 @@ impl<T: RegistryTarget, C: Central> Syncer<T, C> {
         {
             let notify = Arc::new(Notify::new());
             now.push(notify.clone());
-            let seed = self.config.rng_seed.map(|seed| seed.wrapping_add(index as u64));
+            let seed = self
+                .config
+                .rng_seed
+                .map(|seed| seed.wrapping_add(index as u64));
             let task = FeedTask {
                 feed,
                 interval,
@@ -580,8 +561,12 @@ impl<T: RegistryTarget, C: Central> FeedTask<T, C> {
         };
         match self.feed {
             Feed::Registry => {
-                let page = self.central.registry_changes(after, self.page_limit).await?;
-                if let Some(failure) = no_progress(page.cursor, page.changes.is_empty(), page.more) {
+                let page = self
+                    .central
+                    .registry_changes(after, self.page_limit)
+                    .await?;
+                if let Some(failure) = no_progress(page.cursor, page.changes.is_empty(), page.more)
+                {
                     return Err(failure);
                 }
                 let (cursor, more, count) = (page.cursor, page.more, page.changes.len());

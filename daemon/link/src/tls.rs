@@ -202,7 +202,10 @@ impl ClientTls {
 
     /// Bumped at each successful load (1 after [`ClientTls::new`]).
     pub fn generation(&self) -> u64 {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).generation
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .generation
     }
 
     /// Successful reloads since start.

@@ -98,12 +98,10 @@ impl Role {
     /// Kiosk and viewer are not ordered by trust for everything: a kiosk may confirm
     /// an ED card but not command doors; an operator may do both.
     pub fn allows(self, required: Role) -> bool {
-        match (self, required) {
-            (Role::Operator, _) => true,
-            (_, Role::Viewer) => true,
-            (Role::Kiosk, Role::Kiosk) => true,
-            _ => false,
-        }
+        matches!(
+            (self, required),
+            (Role::Operator, _) | (_, Role::Viewer) | (Role::Kiosk, Role::Kiosk)
+        )
     }
 }
 
@@ -598,11 +596,7 @@ impl Core {
                 Ok(_) => "ok".to_owned(),
                 Err(e) => format!("failed: {}", e.kind()),
             };
-            self.audit(
-                kind,
-                &caller.name,
-                format!("{detail} ({outcome})"),
-            );
+            self.audit(kind, &caller.name, format!("{detail} ({outcome})"));
         }
         result
     }
@@ -631,9 +625,8 @@ impl Core {
         };
         // An append fsyncs (a few ms): on the multi-threaded runtime, tell tokio this
         // worker blocks so other tasks move on; elsewhere (tests) just do it.
-        let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|h| {
-            h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-        });
+        let multi_thread = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
         let result = if multi_thread {
             tokio::task::block_in_place(|| audit.append(event))
         } else {
@@ -683,6 +676,7 @@ impl Core {
                 let mut status = self.running_flow()?.status();
                 if !personal {
                     status.ed_card = None;
+                    status.nationality = None;
                 }
                 Ok(CommandOutput::Gate(Box::new(status)))
             }
@@ -937,9 +931,12 @@ mod tests {
             "driver: no such file",
         )]);
         let Ok(CommandOutput::Device(view)) = core
-            .execute(&Caller::system(), Command::GetDevice {
-                id: "camera".into(),
-            })
+            .execute(
+                &Caller::system(),
+                Command::GetDevice {
+                    id: "camera".into(),
+                },
+            )
             .await
         else {
             panic!("expected a device view");
@@ -949,10 +946,13 @@ mod tests {
         assert!(view.driver.is_none());
         assert!(!core.status().in_service);
         let error = core
-            .execute(&Caller::system(), Command::DeviceCall {
-                id: "camera".into(),
-                request: Request::GetState,
-            })
+            .execute(
+                &Caller::system(),
+                Command::DeviceCall {
+                    id: "camera".into(),
+                    request: Request::GetState,
+                },
+            )
             .await
             .unwrap_err();
         assert!(
@@ -972,7 +972,9 @@ mod tests {
             FakeDevice::ready("lane-controller", DeviceClass::LaneController),
             FakeDevice::ready("camera", DeviceClass::Camera),
         ]);
-        let Ok(CommandOutput::Devices(devices)) = core.execute(&Caller::system(), Command::ListDevices).await else {
+        let Ok(CommandOutput::Devices(devices)) =
+            core.execute(&Caller::system(), Command::ListDevices).await
+        else {
             panic!()
         };
         let ids: Vec<_> = devices.iter().map(|d| d.id.as_str()).collect();
@@ -1014,9 +1016,12 @@ mod tests {
             });
         }
         let Ok(CommandOutput::Device(view)) = core
-            .execute(&Caller::system(), Command::GetDevice {
-                id: "code-reader".into(),
-            })
+            .execute(
+                &Caller::system(),
+                Command::GetDevice {
+                    id: "code-reader".into(),
+                },
+            )
             .await
         else {
             panic!()
@@ -1036,10 +1041,13 @@ mod tests {
             .unwrap_err();
         assert_eq!(error, CommandError::UnknownDevice("nope".into()));
         let error = core
-            .execute(&Caller::system(), Command::DeviceCall {
-                id: "camera".into(),
-                request: Request::ReadMrz,
-            })
+            .execute(
+                &Caller::system(),
+                Command::DeviceCall {
+                    id: "camera".into(),
+                    request: Request::ReadMrz,
+                },
+            )
             .await
             .unwrap_err();
         assert_eq!(error.kind(), "wrong-class");
@@ -1080,10 +1088,13 @@ mod tests {
                 FakeDevice::ready("camera", DeviceClass::Camera).answering(Err(call_error)),
             ]);
             let error = core
-                .execute(&Caller::system(), Command::DeviceCall {
-                    id: "camera".into(),
-                    request: Request::CaptureFace { timeout_ms: 10 },
-                })
+                .execute(
+                    &Caller::system(),
+                    Command::DeviceCall {
+                        id: "camera".into(),
+                        request: Request::CaptureFace { timeout_ms: 10 },
+                    },
+                )
                 .await
                 .unwrap_err();
             assert_eq!((error.kind(), error.code()), (kind, Some(code)), "{error}");
@@ -1098,10 +1109,13 @@ mod tests {
             })),
         ]);
         let Ok(CommandOutput::Call(call)) = core
-            .execute(&Caller::system(), Command::DeviceCall {
-                id: "camera".into(),
-                request: Request::CaptureFace { timeout_ms: 10 },
-            })
+            .execute(
+                &Caller::system(),
+                Command::DeviceCall {
+                    id: "camera".into(),
+                    request: Request::CaptureFace { timeout_ms: 10 },
+                },
+            )
             .await
         else {
             panic!()

@@ -9,6 +9,8 @@
 mod schema;
 mod validate;
 
+pub use schema::{SchemaKey, keys as schema_keys};
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -44,6 +44,10 @@ pub enum GateEvent {
         reason: Option<ReasonCode>,
         /// What the traveler's screen says (never the grounds of a referral).
         guidance: String,
+        /// Where a referred traveler goes (`see-officer`, `use-booth`, `evacuate`).
+        guidance_kind: Option<torii_core::reason::Guidance>,
+        /// Notices for the traveler (`rewrite-card`, `stamp-requested`).
+        notices: Vec<torii_core::record::Notice>,
     },
     AlarmRaised {
         alarm: Alarm,
@@ -138,6 +142,8 @@ pub fn diff(old: &GateStatus, new: &GateStatus) -> Vec<GateEvent> {
             admitted: reason.is_none(),
             reason,
             guidance: last.guidance.clone(),
+            guidance_kind: last.guidance_kind,
+            notices: last.notices.clone(),
         });
     }
     if old.step != new.step || old.transaction != new.transaction {
@@ -187,6 +193,7 @@ mod tests {
             transactions: 0,
             interlocks: Vec::new(),
             alarm: None,
+            nationality: None,
         }
     }
 
@@ -202,6 +209,8 @@ mod tests {
             record_id: id,
             outcome: Outcome::Referred(ReasonCode::MultiplePersons),
             guidance: "Please see the officer.".into(),
+            guidance_kind: Some(ReasonCode::MultiplePersons.guidance()),
+            notices: Vec::new(),
         });
         after.alarm = Some(Alarm {
             kind: AlarmKind::Tailgating,
@@ -218,7 +227,10 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!((*reason, *admitted), (Some(ReasonCode::MultiplePersons), false));
+        assert_eq!(
+            (*reason, *admitted),
+            (Some(ReasonCode::MultiplePersons), false)
+        );
     }
 
     #[test]

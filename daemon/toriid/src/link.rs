@@ -194,9 +194,8 @@ pub struct Link {
     sync_status: Option<watch::Receiver<SyncStatus>>,
     outbox: Outbox,
     max_staleness: Duration,
-    /// Set once the registry had a successful sync or an import, so a gate without
-    /// central configured is judged by its import time.
-    baseline: SystemTime,
+    /// When this start imported a registry export (`[registry] import`), if it did.
+    imported_at: Option<SystemTime>,
 }
 
 /// What the link reports to the audit trail.
@@ -246,7 +245,7 @@ impl Link {
             sync_status: None,
             outbox: outbox.clone(),
             max_staleness: config.registry.max_staleness,
-            baseline: SystemTime::now(),
+            imported_at: config.registry.import.as_ref().map(|_| SystemTime::now()),
         };
         if let Some(central) = &config.central {
             let tls = Arc::new(
@@ -307,18 +306,22 @@ impl Link {
         status.staleness(now)
     }
 
-    /// Stale: central is configured and no sync succeeded within the limit (counted
-    /// from the daemon's start until the first one). Without central the registry is
-    /// whatever was imported and the operator's responsibility: not judged here.
+    /// Stale: central is configured and both feeds did not catch up within the limit.
+    /// Before the first successful sync the registry is stale at once (fail closed) —
+    /// unless an import file was loaded at this start: that export is as fresh as the
+    /// daemon's start, and gets the same limit from then.
     fn is_stale(&self, now: SystemTime) -> bool {
         if self.sync_status.is_none() {
             return false;
         }
         match self.staleness(now) {
             Some(age) => age > self.max_staleness,
-            None => now
-                .duration_since(self.baseline)
-                .is_ok_and(|age| age > self.max_staleness),
+            None => match self.imported_at {
+                Some(at) => now
+                    .duration_since(at)
+                    .is_ok_and(|age| age > self.max_staleness),
+                None => true,
+            },
         }
     }
 
@@ -414,7 +417,11 @@ async fn monitor(link: Arc<Link>, gate: crate::gate::GateHandle, core: Arc<crate
             warning = now_warning;
             let detail = format!(
                 "outbox {} ({} of {} records unacknowledged)",
-                if warning { "alarm raised" } else { "alarm cleared" },
+                if warning {
+                    "alarm raised"
+                } else {
+                    "alarm cleared"
+                },
                 stats.depth,
                 stats.capacity
             );
@@ -439,7 +446,11 @@ fn audit_tls_refusals(link: &Link, core: &crate::command::Core, seen: &mut u64) 
     let mut last_error = None;
     if let Some(status) = &link.forwarder_status {
         let status = status.borrow();
-        total += status.errors_by_kind.get(&ErrorKind::Tls).copied().unwrap_or(0);
+        total += status
+            .errors_by_kind
+            .get(&ErrorKind::Tls)
+            .copied()
+            .unwrap_or(0);
         if status.last_error_kind == Some(ErrorKind::Tls) {
             last_error = status.last_error.clone();
         }
@@ -447,7 +458,11 @@ fn audit_tls_refusals(link: &Link, core: &crate::command::Core, seen: &mut u64) 
     if let Some(status) = &link.sync_status {
         let status = status.borrow();
         for feed in [&status.registry, &status.revocations] {
-            total += feed.errors_by_kind.get(&ErrorKind::Tls).copied().unwrap_or(0);
+            total += feed
+                .errors_by_kind
+                .get(&ErrorKind::Tls)
+                .copied()
+                .unwrap_or(0);
             if last_error.is_none() && feed.last_error_kind == Some(ErrorKind::Tls) {
                 last_error = feed.last_error.clone();
             }
@@ -460,7 +475,11 @@ fn audit_tls_refusals(link: &Link, core: &crate::command::Core, seen: &mut u64) 
             last_error.unwrap_or_else(|| "no detail".into())
         );
         tracing::warn!("{detail}");
-        core.audit(torii_audit::AuditKind::CentralRefused, "central-link", detail);
+        core.audit(
+            torii_audit::AuditKind::CentralRefused,
+            "central-link",
+            detail,
+        );
         *seen = total;
     }
 }

@@ -2,8 +2,9 @@
 //! the Unix socket; viewer level, no personal data). `docs/metrics.md` lists every
 //! metric, its type, labels and meaning.
 //!
-//! The `metrics` facade records; a [`PrometheusRecorder`] (metrics-exporter-prometheus,
-//! without its own HTTP listener) keeps the values and renders them. It is installed
+//! The `metrics` facade records; metrics-exporter-prometheus'
+//! [`PrometheusRecorder`](metrics_exporter_prometheus::PrometheusRecorder) (without the
+//! exporter's own HTTP listener) keeps the values and renders them. It is installed
 //! once per process ([`install`]): tests that start several daemons in one process share
 //! it, so their counters add up there. Three sources feed it:
 //!
@@ -734,6 +735,8 @@ mod tests {
                     admitted: true,
                     reason: None,
                     guidance: "Welcome to Japan.".into(),
+                    guidance_kind: None,
+                    notices: Vec::new(),
                 },
                 at(20),
             );
@@ -746,6 +749,8 @@ mod tests {
                     admitted: false,
                     reason: Some(ReasonCode::MultiplePersons),
                     guidance: "Please see the officer.".into(),
+                    guidance_kind: None,
+                    notices: Vec::new(),
                 },
                 at(104),
             );

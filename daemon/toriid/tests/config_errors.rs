@@ -242,7 +242,10 @@ const CASES: &[Case] = &[
     Case {
         name: "central over plain HTTP",
         main_edits: &[],
-        drop_ins: &[("40-central.toml", "[central]\nurl = \"http://central:80\"\n")],
+        drop_ins: &[(
+            "40-central.toml",
+            "[central]\nurl = \"http://central:80\"\n",
+        )],
         env: &[],
         origin: Origin::DropIn("40-central.toml"),
         key: "central.url",
@@ -260,7 +263,10 @@ const CASES: &[Case] = &[
     Case {
         name: "batch larger than central accepts",
         main_edits: &[],
-        drop_ins: &[("40-central.toml", "[central]\nurl = \"https://127.0.0.1:1\"\nbatch = 501\n")],
+        drop_ins: &[(
+            "40-central.toml",
+            "[central]\nurl = \"https://127.0.0.1:1\"\nbatch = 501\n",
+        )],
         env: &[],
         origin: Origin::DropIn("40-central.toml"),
         key: "central.batch",

@@ -697,6 +697,7 @@ mod tests {
             [outbox]
             database = "/tmp/g/state/outbox.db"
             key_file = "/tmp/g/outbox.key"
+            retention_hours = 24
 
             [audit]
             path = "/tmp/g/state/audit.log"

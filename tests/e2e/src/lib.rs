@@ -298,7 +298,9 @@ impl Gate {
 
     /// The daemon's central-link figures (`status.link`).
     pub fn link(&self) -> Value {
-        self.status().map(|s| s["link"].clone()).unwrap_or(Value::Null)
+        self.status()
+            .map(|s| s["link"].clone())
+            .unwrap_or(Value::Null)
     }
 
     /// Kills the daemon with SIGKILL (a power cut, as far as the process can tell).

@@ -10,7 +10,8 @@ use serde_json::Value;
 use torii_e2e::{Gate, GateOptions, PATIENCE};
 
 fn suite() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../simulators/torii-sim/scenarios/suite.toml")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../simulators/torii-sim/scenarios/suite.toml")
 }
 
 fn suite_gate() -> Gate {
@@ -111,13 +112,19 @@ fn every_record_reaches_central_once_and_in_order_through_kill_9() {
         "travelers were served between the cuts ({} records)",
         finished.len()
     );
-    eventually(PATIENCE * 2, "every finished record at central", &gate, |g| {
-        delivered(g, &finished)
-    });
+    eventually(
+        PATIENCE * 2,
+        "every finished record at central",
+        &gate,
+        |g| delivered(g, &finished),
+    );
     let records = gate.central_records();
     assert_exactly_once_in_order(&records);
     let stats = gate.central(&["stats"]);
-    assert_eq!(stats["conflicts"], 0, "no record id ever came with two bodies");
+    assert_eq!(
+        stats["conflicts"], 0,
+        "no record id ever came with two bodies"
+    );
     eventually(PATIENCE, "the outbox drained", &gate, |g| {
         g.link()["outbox_depth"] == 0
     });

@@ -9,8 +9,8 @@ use torii_sdk::model::{
 use uuid::Uuid;
 
 use super::{
-    Alarm, AlarmKind, ChipCheck, DeviceFailure, FingerDecision, FlowConfig, GateDevices,
-    GateInput, GateStatus, Interlock, LastTransaction, Mode, MrzIdentity, Ports, Referral,
+    Alarm, AlarmKind, ChipCheck, DeviceFailure, FingerDecision, FlowConfig, GateDevices, GateInput,
+    GateStatus, Interlock, LastTransaction, Mode, MrzIdentity, Ports, Referral,
 };
 use crate::card;
 use crate::reason::ReasonCode;
@@ -147,6 +147,7 @@ impl<D: GateDevices> Engine<D> {
             transactions: 0,
             interlocks: Vec::new(),
             alarm: None,
+            nationality: None,
         });
         let engine = Engine {
             config,
@@ -181,10 +182,16 @@ impl<D: GateDevices> Engine<D> {
                 s.transaction = None;
                 s.ed_card = None;
                 s.ed_card_errors.clear();
+                s.nationality = None;
                 s.last = Some(LastTransaction {
                     record_id: record.record_id,
                     outcome: record.outcome,
                     guidance,
+                    guidance_kind: match record.outcome {
+                        Outcome::Admitted => None,
+                        Outcome::Referred(reason) => Some(reason.guidance()),
+                    },
+                    notices: record.notices.clone(),
                 });
                 s.transactions += 1;
             });
@@ -561,6 +568,9 @@ impl<D: GateDevices> Engine<D> {
             }
         };
         tx.record.nationality = Some(passport.nationality.clone());
+        let nationality = passport.nationality.clone();
+        self.status
+            .send_modify(|s| s.nationality = Some(nationality));
         tx.record.passport_number = Some(passport.number.clone());
         let registry = &self.ports.registry;
         let lookup_failed = |_| Referral::new(ReasonCode::InternalError, "registry-lookup");

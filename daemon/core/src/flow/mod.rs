@@ -187,10 +187,16 @@ pub enum GateInput {
     SetMode(Mode),
     /// A condition outside the lane that forbids taking travelers (fail closed) began or
     /// ended. The gate is in service only in mode `in-service` with no interlock active.
-    Interlock { interlock: Interlock, active: bool },
+    Interlock {
+        interlock: Interlock,
+        active: bool,
+    },
     /// An officer commands a door. During a transaction this ends it
     /// (`OFFICER_INTERVENTION`) before the door moves.
-    OfficerDoor { door: Door, command: DoorCommand },
+    OfficerDoor {
+        door: Door,
+        command: DoorCommand,
+    },
     /// An officer acknowledged the lane's alarm.
     AcknowledgeAlarm,
     /// The traveler in the lane asked the officer for a passport stamp: noted on the
@@ -282,6 +288,9 @@ pub struct GateStatus {
     pub transaction: Option<Uuid>,
     /// The ED card to confirm (step `ed-card`).
     pub ed_card: Option<EdCard>,
+    /// The traveler's nationality (ISO 3166 alpha-3) once the document was read, so
+    /// the traveler's screen can default its language. Personal: the kiosk's only.
+    pub nationality: Option<String>,
     pub ed_card_errors: Vec<FieldError>,
     pub last: Option<LastTransaction>,
     pub transactions: u64,
@@ -304,6 +313,13 @@ pub struct LastTransaction {
     pub outcome: Outcome,
     /// Guidance for the traveler's screen (never the grounds of a referral).
     pub guidance: String,
+    /// Where the traveler goes, for screens that say it in their own words; `None`
+    /// when admitted.
+    #[serde(default)]
+    pub guidance_kind: Option<crate::reason::Guidance>,
+    /// Notices for the traveler (e.g. the card must be rewritten).
+    #[serde(default)]
+    pub notices: Vec<crate::record::Notice>,
 }
 
 /// The engine's collaborators.

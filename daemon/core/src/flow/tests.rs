@@ -805,16 +805,10 @@ async fn a_record_that_cannot_be_stored_keeps_the_door_closed() {
     gate.entry_until(Step::TakeCard).await;
     gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
         .await;
-    gate.status
-        .wait_for(|s| s.transactions == 1)
-        .await
-        .unwrap();
+    gate.status.wait_for(|s| s.transactions == 1).await.unwrap();
     assert!(!gate.exit_opened(), "fail closed: the exit never opened");
     let last = gate.status.borrow().last.clone().unwrap();
-    assert_eq!(
-        last.outcome,
-        Outcome::Referred(ReasonCode::RecordNotStored)
-    );
+    assert_eq!(last.outcome, Outcome::Referred(ReasonCode::RecordNotStored));
     assert!(gate.sink.records.lock().unwrap().is_empty());
 }
 
@@ -869,7 +863,10 @@ async fn an_officer_door_command_ends_the_transaction_then_moves_the_door() {
     .await;
     let record = gate.finished().await;
     assert_eq!(referred(&record), Some(ReasonCode::OfficerIntervention));
-    gate.status.wait_for(|s| s.step == Step::Idle).await.unwrap();
+    gate.status
+        .wait_for(|s| s.step == Step::Idle)
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     assert_eq!(
         gate.door_commands(Door::Exit).last(),

@@ -361,7 +361,10 @@ fn check_order(bounds: PageBounds, seqs: impl Iterator<Item = u64>) -> Result<()
 
 fn check_stored_cursor(tx: &Transaction<'_>, feed: Feed, after: u64) -> Result<(), RegistryError> {
     let stored: i64 = tx.query_row(
-        &format!("SELECT {} FROM sync_state WHERE id = 1", feed.cursor_column()),
+        &format!(
+            "SELECT {} FROM sync_state WHERE id = 1",
+            feed.cursor_column()
+        ),
         [],
         |row| row.get(0),
     )?;
@@ -384,7 +387,10 @@ fn store_cursor(tx: &Transaction<'_>, feed: Feed, bounds: PageBounds) -> Result<
     )?;
     if let Some(at) = bounds.caught_up_at {
         tx.execute(
-            &format!("UPDATE sync_state SET {} = ?1 WHERE id = 1", feed.time_column()),
+            &format!(
+                "UPDATE sync_state SET {} = ?1 WHERE id = 1",
+                feed.time_column()
+            ),
             params![to_millis(at)],
         )?;
     }
@@ -498,14 +504,20 @@ mod tests {
                         seq: 3,
                         entry: &good,
                     },
-                    SyncChange::Upsert { seq: 9, entry: &bad },
+                    SyncChange::Upsert {
+                        seq: 9,
+                        entry: &bad,
+                    },
                 ],
             )
             .unwrap_err();
         assert!(error.is_refusal());
         let text = error.to_string();
         assert!(text.contains("change 9"), "{text}");
-        assert!(!text.contains("SECRETPASSPORT") && !text.contains("TESTWOOD"), "{text}");
+        assert!(
+            !text.contains("SECRETPASSPORT") && !text.contains("TESTWOOD"),
+            "{text}"
+        );
         assert_eq!(store.count().unwrap(), 0);
         assert_eq!(store.sync_state().unwrap().registry_cursor, 0);
     }
@@ -744,7 +756,10 @@ mod tests {
                         passport_number: "ERASED2",
                         nationality: "GBR",
                     },
-                    SyncChange::Upsert { seq: 2, entry: &late },
+                    SyncChange::Upsert {
+                        seq: 2,
+                        entry: &late,
+                    },
                     SyncChange::Upsert {
                         seq: 3,
                         entry: &erased,
@@ -764,7 +779,13 @@ mod tests {
         );
         // Applied once: a later upsert (a reinstatement) is central's word.
         store
-            .apply_changes(bounds(3, 4), &[SyncChange::Upsert { seq: 4, entry: &late }])
+            .apply_changes(
+                bounds(3, 4),
+                &[SyncChange::Upsert {
+                    seq: 4,
+                    entry: &late,
+                }],
+            )
             .unwrap();
         assert_eq!(
             store.lookup("LATE1", "GBR").unwrap().unwrap().status,

@@ -196,22 +196,42 @@ async fn health_at(client: &CentralClient, path: &str) -> Result<serde_json::Val
 #[tokio::test(start_paused = true)]
 async fn a_central_that_never_answers_times_out() {
     let setup = Setup::new().await;
-    // Accepts TCP, never speaks TLS.
-    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = silent.local_addr().unwrap();
-    let _held = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((tcp, _)) = silent.accept().await {
-            held.push(tcp);
-        }
-    });
+    // Takes the connection, never speaks TLS (in memory: the paused clock is exact).
+    let net = Arc::new(MemoryNet::default());
+    let _silent = net.listen_silently();
     let tls = Arc::new(ClientTls::new(setup.files.clone()).unwrap());
-    let mut options = ClientOptions::new(format!("https://{addr}"));
+    let mut options = ClientOptions::new("https://central.test");
     options.connect_timeout = Duration::from_secs(5);
-    let client = CentralClient::new(&options, tls).unwrap();
+    let client = CentralClient::with_connector(&options, tls, net).unwrap();
+    let started = tokio::time::Instant::now();
     let error = health(&client).await.unwrap_err();
     assert_eq!(error, LinkError::Timeout("TLS handshake"));
     assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(started.elapsed(), Duration::from_secs(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_that_never_comes_times_out_and_the_next_request_connects_anew() {
+    let setup = Setup::memory().await;
+    let mut options = ClientOptions::new(setup.central.url());
+    options.request_timeout = Duration::from_secs(20);
+    let tls = Arc::new(ClientTls::new(setup.files.clone()).unwrap());
+    let client = CentralClient::with_connector(&options, tls, setup.net.clone().unwrap()).unwrap();
+    health(&client).await.unwrap();
+    setup
+        .central
+        .state
+        .lock()
+        .unwrap()
+        .faults
+        .push_back(Fault::Stall);
+    let started = tokio::time::Instant::now();
+    let error = health(&client).await.unwrap_err();
+    assert_eq!(error, LinkError::Timeout("waiting for the answer"));
+    assert_eq!(started.elapsed(), Duration::from_secs(20));
+    // The stalled connection is not reused.
+    health(&client).await.unwrap();
+    assert_eq!(client.connections(), 2);
 }
 
 #[tokio::test]
@@ -325,7 +345,10 @@ async fn a_bad_replacement_keeps_the_previous_certificate_in_use() {
     assert_eq!(tls.last_error(), None);
 
     // A garbage CA file is refused too, and the working configuration stays.
-    replace_file(&setup.files.ca, "-----BEGIN CERTIFICATE-----\nnot base64!\n");
+    replace_file(
+        &setup.files.ca,
+        "-----BEGIN CERTIFICATE-----\nnot base64!\n",
+    );
     client.disconnect();
     health(&client).await.unwrap();
     assert!(matches!(

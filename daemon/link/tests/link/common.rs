@@ -21,11 +21,11 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
-use torii_link::protocol::{
-    OutOfOrder, ProblemBody, RecordAck, RecordBatch, RecordEnvelope, RegistryChange,
-    RegistryPage, Revocation, RevocationPage,
-};
 use torii_link::client::BoxFuture;
+use torii_link::protocol::{
+    OutOfOrder, ProblemBody, RecordAck, RecordBatch, RecordEnvelope, RegistryChange, RegistryPage,
+    Revocation, RevocationPage,
+};
 use torii_link::{
     CentralClient, ClientOptions, ClientTls, Connector, EventHook, LinkEvent, PendingRecord,
     RecordSource, TlsFiles, Transport,
@@ -65,8 +65,7 @@ impl Authority {
 
     fn issue(&self, cn: &str, sans: &[&str], usage: ExtendedKeyUsagePurpose) -> Issued {
         let mut params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
@@ -126,6 +125,8 @@ pub enum Fault {
     StoreThenDrop,
     /// Answers 200 with this body.
     Body(String),
+    /// Never answers.
+    Stall,
 }
 
 /// The test central's state.
@@ -179,6 +180,20 @@ pub struct MemoryNet {
     central: Mutex<Option<mpsc::UnboundedSender<Box<dyn Transport>>>>,
 }
 
+impl MemoryNet {
+    /// A central that takes connections and never says a word.
+    pub fn listen_silently(&self) -> JoinHandle<()> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Box<dyn Transport>>();
+        *self.central.lock().unwrap() = Some(tx);
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(stream) = rx.recv().await {
+                held.push(stream);
+            }
+        })
+    }
+}
+
 impl Connector for MemoryNet {
     fn connect<'a>(
         &'a self,
@@ -189,9 +204,7 @@ impl Connector for MemoryNet {
             let refused = || std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
             let central = self.central.lock().unwrap().clone().ok_or_else(refused)?;
             let (gate, central_end) = tokio::io::duplex(64 * 1024);
-            central
-                .send(Box::new(central_end))
-                .map_err(|_| refused())?;
+            central.send(Box::new(central_end)).map_err(|_| refused())?;
             Ok(Box::new(gate) as Box<dyn Transport>)
         })
     }
@@ -236,7 +249,11 @@ impl TestCentral {
     }
 
     /// Listens on `net` (replacing whoever listened there).
-    pub fn start_memory(net: &Arc<MemoryNet>, config: Arc<ServerConfig>, state: SharedState) -> Self {
+    pub fn start_memory(
+        net: &Arc<MemoryNet>,
+        config: Arc<ServerConfig>,
+        state: SharedState,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel::<Box<dyn Transport>>();
         *net.central.lock().unwrap() = Some(tx);
         Self::serve(
@@ -368,12 +385,18 @@ async fn handle(
         .await
         .map_err(|_| DropConnection)?
         .to_bytes();
+    let fault = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(format!(
+            "{method} {}",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
+        ));
+        state.faults.pop_front()
+    };
+    if let Some(Fault::Stall) = fault {
+        std::future::pending::<()>().await;
+    }
     let mut state = state.lock().unwrap();
-    state.requests.push(format!(
-        "{method} {}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("")
-    ));
-    let fault = state.faults.pop_front();
     match &fault {
         Some(Fault::Status(status)) => {
             return Ok(json(
@@ -387,7 +410,7 @@ async fn handle(
         Some(Fault::Body(body)) => {
             return Ok(Response::new(Full::new(Bytes::from(body.clone()))));
         }
-        Some(Fault::StoreThenDrop) | None => {}
+        Some(Fault::StoreThenDrop | Fault::Stall) | None => {}
     }
     let answer = match (method.as_str(), uri.path()) {
         ("POST", "/v1/records") => {
@@ -494,7 +517,8 @@ impl MemoryOutbox {
     }
 
     pub fn insert(&self, seq: u64, record_id: Uuid) {
-        let payload = serde_json::to_vec(&serde_json::json!({"kind": "entry", "seq": seq})).unwrap();
+        let payload =
+            serde_json::to_vec(&serde_json::json!({"kind": "entry", "seq": seq})).unwrap();
         self.records.lock().unwrap().insert(
             seq,
             PendingRecord {
@@ -551,7 +575,10 @@ impl Events {
         self.0.lock().unwrap().clone()
     }
     pub fn named(&self, name: &str) -> Vec<LinkEvent> {
-        self.all().into_iter().filter(|e| e.name() == name).collect()
+        self.all()
+            .into_iter()
+            .filter(|e| e.name() == name)
+            .collect()
     }
 }
 

@@ -28,7 +28,7 @@ fn config(max_batch: usize) -> ForwarderConfig {
 
 async fn until(handle: &ForwarderHandle, condition: impl Fn(&ForwarderStatus) -> bool) {
     let mut status = handle.status();
-    tokio::time::timeout(Duration::from_secs(3600), status.wait_for(condition))
+    tokio::time::timeout(Duration::from_secs(86_400), status.wait_for(condition))
         .await
         .expect("forwarder status not reached")
         .unwrap();
@@ -42,13 +42,9 @@ async fn records_are_forwarded_in_order_in_batches_and_acknowledged() {
         outbox.commit();
     }
     let events = Events::default();
-    let handle = Forwarder::new(
-        config(3),
-        outbox.clone(),
-        setup.client(),
-    )
-    .with_hook(events.hook())
-    .spawn();
+    let handle = Forwarder::new(config(3), outbox.clone(), setup.client())
+        .with_hook(events.hook())
+        .spawn();
     until(&handle, |s| s.forwarded_total == 7).await;
     assert_eq!(outbox.len(), 0);
     {
@@ -100,12 +96,7 @@ async fn when_central_is_down_the_backlog_waits_and_drains_in_order_when_it_is_b
     let outbox = Arc::new(MemoryOutbox::default());
     outbox.commit();
     outbox.commit();
-    let handle = Forwarder::new(
-        config(4),
-        outbox.clone(),
-        setup.client(),
-    )
-    .spawn();
+    let handle = Forwarder::new(config(4), outbox.clone(), setup.client()).spawn();
     until(&handle, |s| s.forwarded_total == 2).await;
 
     let Setup { central, net, .. } = setup;
@@ -146,19 +137,20 @@ async fn errors_and_dropped_connections_are_retried_and_nothing_is_stored_twice(
         // again, stored once.
         Fault::StoreThenDrop,
         Fault::Status(503),
+        // A 409 that is not out-of-order (a record id held with another body).
+        Fault::Status(409),
     ]);
-    let handle = Forwarder::new(
-        config(2),
-        outbox.clone(),
-        setup.client(),
-    )
-    .spawn();
+    let handle = Forwarder::new(config(2), outbox.clone(), setup.client()).spawn();
     until(&handle, |s| outbox.len() == 0 && s.forwarded_total >= 5).await;
     let state = setup.central.state.lock().unwrap();
     assert_eq!(state.stored_seqs(), vec![1, 2, 3, 4, 5]);
     let status = handle.status().borrow().clone();
     assert_eq!(status.errors_by_kind[&ErrorKind::Http], 2);
-    assert_eq!(status.errors_by_kind[&ErrorKind::Connect], 2);
+    // The plain drop hit a kept-alive connection (after the 500), so the client made the
+    // request again on a fresh one at once, where central stored and dropped: one lost
+    // connection reported.
+    assert_eq!(status.errors_by_kind[&ErrorKind::Connect], 1);
+    assert_eq!(status.errors_by_kind[&ErrorKind::Conflict], 1);
     assert_eq!(status.consecutive_failures, 0);
     // Every batch after a failure began with the oldest unacknowledged record.
     assert_eq!(state.batches.first(), Some(&vec![1, 2]));
@@ -184,13 +176,9 @@ async fn an_out_of_order_answer_acknowledges_what_central_took_and_reports_the_c
     outbox.insert(3, d);
     outbox.insert(4, Uuid::new_v4());
     let events = Events::default();
-    let handle = Forwarder::new(
-        config(10),
-        outbox.clone(),
-        setup.client(),
-    )
-    .with_hook(events.hook())
-    .spawn();
+    let handle = Forwarder::new(config(10), outbox.clone(), setup.client())
+        .with_hook(events.hook())
+        .spawn();
     until(&handle, |s| s.consecutive_failures >= 3).await;
     assert_eq!(outbox.seqs(), vec![3, 4], "a and b acknowledged");
     let status = handle.status().borrow().clone();
@@ -200,7 +188,11 @@ async fn an_out_of_order_answer_acknowledges_what_central_took_and_reports_the_c
         (d, 3, 3)
     );
     assert_eq!(status.last_error_kind, Some(ErrorKind::Conflict));
-    assert_eq!(events.named("record-seq-conflict").len(), 1, "reported once");
+    assert_eq!(
+        events.named("record-seq-conflict").len(),
+        1,
+        "reported once"
+    );
 
     // Not looped hot: over ten minutes, a bounded number of tries.
     let before = setup.central.state.lock().unwrap().record_requests();
@@ -211,7 +203,10 @@ async fn an_out_of_order_answer_acknowledges_what_central_took_and_reports_the_c
 
     // Someone resolves it at central: the records go through, the conflict clears.
     setup.central.state.lock().unwrap().last_seq = 2;
-    until(&handle, |s| s.conflict.is_none() && s.consecutive_failures == 0).await;
+    until(&handle, |s| {
+        s.conflict.is_none() && s.consecutive_failures == 0
+    })
+    .await;
     until(&handle, |_| outbox.len() == 0).await;
     assert_eq!(
         setup.central.state.lock().unwrap().stored_seqs(),
@@ -336,7 +331,10 @@ async fn a_wake_forwards_a_new_commit_at_once_and_the_poll_finds_it_otherwise() 
     until(&handle, |s| s.forwarded_total == 1).await;
     assert_eq!(Instant::now(), committed, "forwarded without waiting");
 
-    // Without a wake, the poll interval finds it.
+    // Without a wake, the poll interval finds it. (Let the forwarder go idle first, or
+    // its look after the first batch may find the record.)
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let committed = Instant::now();
     outbox.commit();
     until(&handle, |s| s.forwarded_total == 2).await;
     let calls = central.calls.lock().unwrap().clone();
@@ -383,5 +381,8 @@ fn audit_lines_carry_counts_and_seqs_only() {
         last_seq: 19,
     };
     assert_eq!(event.name(), "records-forwarded");
-    assert_eq!(event.to_string(), "records-forwarded: 3 records, seq 17..19");
+    assert_eq!(
+        event.to_string(),
+        "records-forwarded: 3 records, seq 17..19"
+    );
 }

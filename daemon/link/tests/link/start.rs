@@ -9,7 +9,8 @@ use torii_link::{Link, LinkConfig, StartError, TlsFiles};
 
 use crate::common::*;
 
-#[tokio::test(start_paused = true)]
+/// Over TCP in real time (the timeouts below are hang guards only).
+#[tokio::test]
 async fn the_link_forwards_records_and_syncs_the_registry() {
     let setup = Setup::new().await;
     setup.central.state.lock().unwrap().registry = vec![RegistryChange::Erase {
@@ -27,7 +28,7 @@ async fn the_link_forwards_records_and_syncs_the_registry() {
     let link = Link::start(config, outbox.clone(), store.clone(), Some(events.hook())).unwrap();
     let mut sync = link.sync.status();
     tokio::time::timeout(
-        Duration::from_secs(600),
+        Duration::from_secs(60),
         sync.wait_for(|s| s.last_sync().is_some()),
     )
     .await
@@ -37,14 +38,17 @@ async fn the_link_forwards_records_and_syncs_the_registry() {
     link.forwarder.wake();
     let mut forwarder = link.forwarder.status();
     tokio::time::timeout(
-        Duration::from_secs(600),
+        Duration::from_secs(60),
         forwarder.wait_for(|s| s.forwarded_total == 2),
     )
     .await
     .unwrap()
     .unwrap();
     assert_eq!(store.sync_state().unwrap().registry_cursor, 1);
-    assert_eq!(setup.central.state.lock().unwrap().stored_seqs(), vec![1, 2]);
+    assert_eq!(
+        setup.central.state.lock().unwrap().stored_seqs(),
+        vec![1, 2]
+    );
     assert!(!events.named("records-forwarded").is_empty());
     assert_eq!(link.tls.reloads(), 0);
     link.stop().await;

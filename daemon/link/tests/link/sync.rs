@@ -135,7 +135,10 @@ async fn pages_are_applied_with_their_cursors_and_more_pages_are_fetched_at_once
         .iter()
         .map(|e| e.to_string())
         .collect();
-    assert_eq!(updates[0], "registry-updated: 2 upserts, 0 erasures, cursor 2");
+    assert_eq!(
+        updates[0],
+        "registry-updated: 2 upserts, 0 erasures, cursor 2"
+    );
     assert_eq!(updates.len(), 3);
     // Whether P5 was held yet when its revocation came depends on which feed went
     // first; either way it ends revoked (above).
@@ -209,7 +212,12 @@ async fn a_garbage_page_is_refused_whole_and_the_cursor_stays() {
     assert_eq!(refused.len(), 1);
     assert!(!refused[0].to_string().contains("SECRET"));
     // The registry is stale: never caught up.
-    assert!(handle.status().borrow().is_stale(UNIX_EPOCH + T0, Duration::from_secs(3600)));
+    assert!(
+        handle
+            .status()
+            .borrow()
+            .is_stale(UNIX_EPOCH + T0, Duration::from_secs(3600))
+    );
 
     // Central fixes the entry: the next retry applies the page.
     setup.central.state.lock().unwrap().registry[3] = upsert(4, "P4");

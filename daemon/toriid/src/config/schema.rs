@@ -117,6 +117,48 @@ pub(crate) const ROOT: &[(&str, Shape)] = &[
     ("devices", Shape::Devices),
 ];
 
+/// One entry of the schema, for the configuration reference
+/// (`docs/operations/configuration.md`, kept current by `tests/config_reference.rs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaKey {
+    /// The dotted key; the keys of a device table as `devices.<id>.class`.
+    pub path: String,
+    /// `string`, `integer`, `boolean`, `table` (a section: its keys follow it),
+    /// `devices` (the device tables) or `free` (any value, checked by the validation
+    /// or handed on as is).
+    pub kind: &'static str,
+}
+
+/// Every section and key of `toriid.toml`, in the schema's order, each section before
+/// its keys.
+pub fn keys() -> Vec<SchemaKey> {
+    fn walk(path: &str, fields: &[(&str, Shape)], out: &mut Vec<SchemaKey>) {
+        for (name, shape) in fields {
+            let path = join(path, name);
+            let kind = match shape {
+                Shape::Str => "string",
+                Shape::Int => "integer",
+                Shape::Bool => "boolean",
+                Shape::Section(_) => "table",
+                Shape::Devices => "devices",
+                Shape::Free => "free",
+            };
+            out.push(SchemaKey {
+                path: path.clone(),
+                kind,
+            });
+            match shape {
+                Shape::Section(inner) => walk(&path, inner, out),
+                Shape::Devices => walk(&join(&path, "<id>"), DEVICE, out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk("", ROOT, &mut out);
+    out
+}
+
 /// Device ids appear in URLs, metric labels and (lower-cased) environment variable
 /// names, so they are restricted to what survives all three unchanged.
 pub(crate) fn valid_device_id(id: &str) -> bool {

@@ -546,7 +546,12 @@ impl Merged<'_> {
             database,
             import,
             card_issuer_key,
-            sync_interval: self.millis(issues, "registry.sync_interval_ms", 60_000, 100..=86_400_000),
+            sync_interval: self.millis(
+                issues,
+                "registry.sync_interval_ms",
+                60_000,
+                100..=86_400_000,
+            ),
             revocation_interval: self.millis(
                 issues,
                 "registry.revocation_interval_ms",
@@ -598,7 +603,11 @@ impl Merged<'_> {
             self.issue(
                 issues,
                 key,
-                format!("{value} is out of range ({} to {})", range.start(), range.end()),
+                format!(
+                    "{value} is out of range ({} to {})",
+                    range.start(),
+                    range.end()
+                ),
             );
         }
         value.clamp(*range.start(), *range.end())
@@ -609,7 +618,14 @@ impl Merged<'_> {
             .get::<String>(issues, "central.url")
             .filter(|v| !v.is_empty())
         else {
-            for key in ["ca", "client_certificate", "client_key", "batch", "timeout_ms", "backoff_max_ms"] {
+            for key in [
+                "ca",
+                "client_certificate",
+                "client_key",
+                "batch",
+                "timeout_ms",
+                "backoff_max_ms",
+            ] {
                 let key = format!("central.{key}");
                 if self.has(&key) {
                     self.issue(issues, &key, "has no effect without central.url");
@@ -633,7 +649,11 @@ impl Merged<'_> {
         let mut file = |key: &str| match self.optional_path(issues, key, false) {
             Some(path) => path,
             None => {
-                issues.push(Issue::new(&url_origin, key, "required when central.url is set"));
+                issues.push(Issue::new(
+                    &url_origin,
+                    key,
+                    "required when central.url is set",
+                ));
                 PathBuf::new()
             }
         };

@@ -116,6 +116,8 @@ async fn emit(gate: &SignalEmitter<'_>, event: &GateEvent) -> zbus::Result<()> {
             reason,
             // The traveler's screen's words: not for the bus.
             guidance: _,
+            guidance_kind: _,
+            notices: _,
         } => {
             GateObject::transaction_finished(
                 gate,

@@ -521,6 +521,8 @@ async fn gate_events_become_signals_and_property_changes() {
         admitted: false,
         reason: Some(ReasonCode::MultiplePersons),
         guidance: "Please see the officer.".into(),
+        guidance_kind: None,
+        notices: Vec::new(),
     });
     let message = next_signal(&mut signals, "TransactionFinished").await;
     let finished: (String, bool, String) = message.body().deserialize().unwrap();

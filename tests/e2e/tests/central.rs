@@ -284,3 +284,74 @@ fn a_deregistration_erases_the_person_from_the_gate() {
         "her passport number is gone from the registry file"
     );
 }
+
+#[test]
+fn a_stale_registry_closes_the_lane_until_central_is_reached_again() {
+    let gate = Gate::start_with(GateOptions {
+        scenario: Some(suite()),
+        drop_in: Some(
+            "[registry]\nsync_interval_ms = 300\nrevocation_interval_ms = 300\nmax_staleness_ms = 2000\n"
+                .into(),
+        ),
+        ..GateOptions::default()
+    });
+    let accepting = |g: &Gate| {
+        g.toriictl(&["gate"])
+            .map(|s| s["interlocks"].as_array().is_some_and(|i| i.is_empty()))
+            .unwrap_or(false)
+    };
+    eventually(PATIENCE, "the first sync", &gate, accepting);
+    gate.central(&["fault", "down"]);
+    eventually(PATIENCE, "the registry-stale interlock", &gate, |g| {
+        g.toriictl(&["gate"])
+            .is_ok_and(|s| s["interlocks"] == serde_json::json!(["registry-stale"]))
+    });
+    assert_eq!(gate.link()["registry_stale"], true);
+    // A traveler now gets no service: the passport starts nothing.
+    let output = one_traveler(&gate, "alice");
+    assert!(!output.contains("PASS alice"), "{output}");
+    gate.central(&["fault", "none"]);
+    eventually(Duration::from_secs(90), "the lane open again", &gate, accepting);
+    let output = one_traveler(&gate, "alice");
+    assert!(output.contains("PASS alice"), "{output}");
+}
+
+#[test]
+fn the_audit_trail_of_a_run_verifies_and_an_edit_is_found() {
+    let gate = suite_gate();
+    let output = one_traveler(&gate, "alice");
+    assert!(output.contains("PASS alice"), "{output}");
+    gate.toriictl(&["mode", "maintenance"]).unwrap();
+    let log = gate.layout.state_dir().join("audit.log");
+    eventually(PATIENCE, "the mode change audited", &gate, |g| {
+        audit_log(g).contains("\"mode-changed\"")
+    });
+    let key = gate.layout.audit_key_file();
+    let verify = || {
+        std::process::Command::new(torii_e2e::bin_dir().join("toriictl"))
+            .args(["audit", "verify", "--json", "--log"])
+            .arg(&log)
+            .arg("--key")
+            .arg(&key)
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    assert_eq!(
+        intact.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    for kind in ["daemon-started", "config-loaded", "audit-opened", "mode-changed"] {
+        assert!(text.contains(&format!("\"{kind}\"")), "{kind} in\n{text}");
+    }
+    // Someone turns the officer's mode change into something else.
+    assert!(text.contains("mode Maintenance"), "{text}");
+    std::fs::write(&log, text.replace("mode Maintenance", "mode InService")).unwrap();
+    let tampered = verify();
+    assert_eq!(tampered.status.code(), Some(1));
+    let report = String::from_utf8_lossy(&tampered.stdout);
+    assert!(report.contains("edited"), "{report}");
+}

@@ -103,6 +103,8 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
 
     // The flow engine starts once the devices are open, so it sees their first events.
     let mut link = None;
+    // The flow engine's status channel, for the systemd watchdog (notify::watchdog).
+    let mut flow_status = None;
     match crate::gate::start(&config, registry.clone()) {
         Ok(Some(started)) => {
             let gate = started.handle;
@@ -128,6 +130,7 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
                 }
             }
             let _ = gate_slot.set(gate.clone());
+            flow_status = Some(gate.watch_status());
             core.set_flow(gate);
             tracing::info!(lane = config.gate.lane.name(), "gate flow running");
         }
@@ -148,6 +151,7 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     core.set_ready(true);
     let status = service_status(&registry);
     notify::ready(&status);
+    let watchdog = notify::watchdog(flow_status);
     tracing::info!(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "ready in {} ms ({status})",
@@ -170,6 +174,9 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
     };
 
     notify::stopping();
+    if let Some(watchdog) = watchdog {
+        watchdog.abort();
+    }
     core.set_ready(false);
     let _ = stop_tx.send(true);
     if tokio::time::timeout(DRAIN_TIMEOUT, async {

@@ -293,7 +293,8 @@ fn markdown(lines: &[String], prose_only: bool) -> String {
     let mut code: Vec<String> = Vec::new();
     let flush_paragraph = |paragraph: &mut Vec<String>, out: &mut String| {
         if !paragraph.is_empty() {
-            out.push_str(&escape(&paragraph.join(" ")));
+            let text = paragraph.join(" ");
+            out.push_str(&escape(&text));
             out.push_str("\n\n");
             paragraph.clear();
         }
@@ -379,12 +380,13 @@ fn render(schema: &[SchemaKey], doc: &Documented) -> String {
          (daemon/toriid/src/config/schema.rs) and the comments of config/toriid.toml.\n     \
          Do not edit: document keys in config/toriid.toml, then run\n     \
          TORII_REGENERATE_DOCS=1 cargo test -p toriid --test config_reference -->\n\n\
-         Every section and key of `/etc/torii/toriid.toml`, with its type, the value the\n\
-         shipped file sets (or shows commented out), the environment variable that overrides\n\
-         it, and the documentation from the shipped file's comments. Generated from the\n\
-         configuration schema and `config/toriid.toml`; a test keeps it current.\n\n\
+         Every section and key of `/etc/torii/toriid.toml`: its type, the value the shipped\n\
+         file sets (or shows commented out), the environment variable that overrides it, and\n\
+         its documentation, which is the comment above it in the shipped file. A test\n\
+         generates this page from the configuration schema and `config/toriid.toml`, and\n\
+         fails when a key is not documented there.\n\n\
          Check a configuration with `toriid check-config` (every error names the file or\n\
-         variable and the key). See [install.md](install.md) for a first configuration.\n\n",
+         variable and the key). [install.md](install.md) walks through a first configuration.\n\n",
     );
     out.push_str("## How the configuration is read\n\n");
     let preamble: Vec<String> = doc
@@ -401,53 +403,69 @@ fn render(schema: &[SchemaKey], doc: &Documented) -> String {
     }
     out.push('\n');
 
-    let mut done: Vec<&str> = Vec::new();
-    for key in schema {
-        if is_section(key) {
-            let level = if key.path.contains('.') && !key.path.starts_with("devices.") {
-                "###"
-            } else {
-                "##"
-            };
-            out.push_str(&format!("{level} `[{}]`\n\n", key.path));
-            if let Some(intro) = doc.intros.get(&key.path) {
-                out.push_str(&markdown(intro, false));
-            }
-            continue;
-        }
-        if done.contains(&key.path.as_str()) {
-            continue;
-        }
-        let Some(group) = doc.group_of(&key.path) else {
-            continue;
+    let sections: Vec<&SchemaKey> = schema.iter().filter(|k| is_section(k)).collect();
+    for section in sections {
+        // The section's own keys (not those of a nested section).
+        let prefix = if section.kind == "devices" {
+            format!("{}.<id>.", section.path)
+        } else {
+            format!("{}.", section.path)
         };
-        // The group's keys in schema order.
-        let members: Vec<&SchemaKey> = schema
+        let keys: Vec<&SchemaKey> = schema
             .iter()
-            .filter(|k| group.keys.iter().any(|o| o.path == k.path))
+            .filter(|k| !is_section(k))
+            .filter(|k| {
+                k.path
+                    .strip_prefix(&prefix)
+                    .is_some_and(|rest| !rest.contains('.'))
+            })
             .collect();
+        out.push_str(&format!("## `[{}]`\n\n", section.path));
+        if let Some(intro) = doc.intros.get(&section.path) {
+            out.push_str(&markdown(intro, false));
+        }
+        if keys.is_empty() {
+            continue;
+        }
         out.push_str("| key | type | shipped value | environment |\n| --- | --- | --- | --- |\n");
-        for member in &members {
-            done.push(&member.path);
-            let shipped = match doc.occurrence(&member.path).and_then(|o| o.value.as_ref()) {
+        for key in &keys {
+            let shipped = match doc.occurrence(&key.path).and_then(|o| o.value.as_ref()) {
                 Some((value, false)) => format!("`{value}`"),
                 Some((value, true)) => format!("`{value}` (commented out)"),
                 None => "—".to_owned(),
             };
-            let env = match member.kind {
-                "string" | "integer" | "boolean" => format!("`{}`", environment(&member.path)),
+            let env = match key.kind {
+                "string" | "integer" | "boolean" => format!("`{}`", environment(&key.path)),
                 _ => "—".to_owned(),
             };
             out.push_str(&format!(
                 "| `{}` | {} | {} | {} |\n",
-                member.path,
-                type_name(member.kind),
+                key.path,
+                type_name(key.kind),
                 shipped,
                 env
             ));
         }
         out.push('\n');
-        out.push_str(&markdown(&group.doc, group.list_entry));
+        // Each comment block once, under the keys it documents.
+        let mut done: Vec<&str> = Vec::new();
+        for key in &keys {
+            if done.contains(&key.path.as_str()) {
+                continue;
+            }
+            let Some(group) = doc.group_of(&key.path) else {
+                continue;
+            };
+            let members: Vec<&str> = keys
+                .iter()
+                .map(|k| k.path.as_str())
+                .filter(|path| group.keys.iter().any(|o| o.path == *path))
+                .collect();
+            done.extend(&members);
+            let names: Vec<String> = members.iter().map(|m| format!("`{m}`")).collect();
+            out.push_str(&format!("### {}\n\n", names.join(", ")));
+            out.push_str(&markdown(&group.doc, group.list_entry));
+        }
     }
     while out.ends_with("\n\n") {
         out.pop();

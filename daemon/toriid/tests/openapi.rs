@@ -480,7 +480,9 @@ async fn real_responses_match_the_documented_schemas() {
     };
     // A mode round trip through the API: once its events arrived, the bus follows the
     // gate (its publisher has the current status to compare with).
+    eprintln!("DBG waiting accepting");
     wait_for(&flow, "accepting travelers", |s| s.accepting()).await;
+    eprintln!("DBG accepting");
     for mode in ["out-of-service", "in-service"] {
         let body = json!({ "mode": mode });
         let answer = call(
@@ -492,8 +494,10 @@ async fn real_responses_match_the_documented_schemas() {
             Some(&body),
         )
         .await;
+        eprintln!("DBG posted {mode}: {}", answer.status);
         assert_eq!(answer.status, StatusCode::ACCEPTED);
         let seen = events.until(&doc, "mode-changed").await;
+        eprintln!("DBG seen {seen:?}");
         assert_eq!(seen.last().unwrap()["mode"], mode);
     }
 
@@ -672,6 +676,7 @@ impl Events {
                 .unwrap_or_else(|_| panic!("no {last} event; saw {seen:?}"))
                 .unwrap()
                 .unwrap();
+            eprintln!("DBG frame {frame:?}");
             if let Ok(data) = frame.into_data() {
                 self.text.push_str(std::str::from_utf8(&data).unwrap());
             }

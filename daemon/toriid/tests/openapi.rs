@@ -350,10 +350,22 @@ async fn gate(with_flow: bool) -> Gate {
             .unwrap_or_else(|e| panic!("{e}"))
             .expect("a gate flow");
         let flow = started.handle;
-        tokio::spawn(toriid::events::watch_gate(
-            flow.watch_status(),
-            core.events().clone(),
-        ));
+        // The bus publisher (as the daemon runs it) compares each status with the one
+        // it saw first: let it see one before the test changes anything.
+        let (ready, baseline) = tokio::sync::oneshot::channel();
+        let publisher = toriid::events::watch_gate(flow.watch_status(), core.events().clone());
+        tokio::spawn(async move {
+            let mut publisher = std::pin::pin!(publisher);
+            let done = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(publisher.as_mut().poll(cx).is_ready())
+            })
+            .await;
+            let _ = ready.send(());
+            if !done {
+                publisher.await;
+            }
+        });
+        baseline.await.unwrap();
         core.set_flow(flow.clone());
         handle = Some(flow);
     } else {
@@ -480,9 +492,7 @@ async fn real_responses_match_the_documented_schemas() {
     };
     // A mode round trip through the API: once its events arrived, the bus follows the
     // gate (its publisher has the current status to compare with).
-    eprintln!("DBG waiting accepting");
     wait_for(&flow, "accepting travelers", |s| s.accepting()).await;
-    eprintln!("DBG accepting");
     for mode in ["out-of-service", "in-service"] {
         let body = json!({ "mode": mode });
         let answer = call(
@@ -494,10 +504,8 @@ async fn real_responses_match_the_documented_schemas() {
             Some(&body),
         )
         .await;
-        eprintln!("DBG posted {mode}: {}", answer.status);
         assert_eq!(answer.status, StatusCode::ACCEPTED);
         let seen = events.until(&doc, "mode-changed").await;
-        eprintln!("DBG seen {seen:?}");
         assert_eq!(seen.last().unwrap()["mode"], mode);
     }
 
@@ -648,6 +656,8 @@ impl Events {
     /// document's `GateEvent` and its `id:`/`event:` lines against its data.
     async fn until(&mut self, doc: &Value, last: &str) -> Vec<Value> {
         let mut seen = Vec::new();
+        // Keep-alive comments arrive meanwhile: the guard is for the whole wait.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             while let Some(end) = self.text.find("\n\n") {
                 let event: String = self.text.drain(..end + 2).collect();
@@ -671,12 +681,11 @@ impl Events {
                     return seen;
                 }
             }
-            let frame = tokio::time::timeout(Duration::from_secs(60), self.body.frame())
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
                 .await
                 .unwrap_or_else(|_| panic!("no {last} event; saw {seen:?}"))
                 .unwrap()
                 .unwrap();
-            eprintln!("DBG frame {frame:?}");
             if let Ok(data) = frame.into_data() {
                 self.text.push_str(std::str::from_utf8(&data).unwrap());
             }

@@ -311,7 +311,12 @@ fn a_stale_registry_closes_the_lane_until_central_is_reached_again() {
     let output = one_traveler(&gate, "alice");
     assert!(!output.contains("PASS alice"), "{output}");
     gate.central(&["fault", "none"]);
-    eventually(Duration::from_secs(90), "the lane open again", &gate, accepting);
+    eventually(
+        Duration::from_secs(90),
+        "the lane open again",
+        &gate,
+        accepting,
+    );
     let output = one_traveler(&gate, "alice");
     assert!(output.contains("PASS alice"), "{output}");
 }
@@ -344,7 +349,12 @@ fn the_audit_trail_of_a_run_verifies_and_an_edit_is_found() {
         String::from_utf8_lossy(&intact.stdout)
     );
     let text = std::fs::read_to_string(&log).unwrap();
-    for kind in ["daemon-started", "config-loaded", "audit-opened", "mode-changed"] {
+    for kind in [
+        "daemon-started",
+        "config-loaded",
+        "audit-opened",
+        "mode-changed",
+    ] {
         assert!(text.contains(&format!("\"{kind}\"")), "{kind} in\n{text}");
     }
     // Someone turns the officer's mode change into something else.

@@ -55,6 +55,28 @@ pub trait RecordSource: Send + Sync + 'static {
     fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String>;
 }
 
+/// The real outbox (torii-outbox) as a record source.
+#[cfg(feature = "outbox")]
+impl RecordSource for torii_outbox::Outbox {
+    fn pending(&self, max: usize) -> Result<Vec<PendingRecord>, String> {
+        Ok(torii_outbox::Outbox::pending(self, max)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(|r| PendingRecord {
+                seq: r.seq,
+                record_id: r.record_id,
+                payload: r.payload,
+            })
+            .collect())
+    }
+
+    fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String> {
+        torii_outbox::Outbox::acknowledge(self, ids)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ForwarderConfig {
     /// The gate's id (the subject CN of its client certificate).

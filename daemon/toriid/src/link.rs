@@ -16,8 +16,8 @@ use torii_core::record::{Outcome, RecordSink, TransactionRecord};
 use torii_core::registry::RegistryStore;
 use torii_link::{
     CentralClient, ClientOptions, ClientTls, Forwarder, ForwarderConfig, ForwarderHandle,
-    ForwarderStatus, ForwarderWaker, LinkEvent, PendingRecord, RecordSource, SyncConfig,
-    SyncHandle, SyncStatus, Syncer, TlsFiles,
+    ForwarderStatus, ForwarderWaker, LinkEvent, SyncConfig, SyncHandle, SyncStatus, Syncer,
+    TlsFiles,
 };
 use torii_outbox::{Outbox, OutboxConfig, RecordKey, RecordMeta};
 use uuid::Uuid;
@@ -159,32 +159,6 @@ impl RecordSink for OutboxSink {
     }
 }
 
-/// The outbox as the forwarder reads it.
-struct Source(Outbox);
-
-impl RecordSource for Source {
-    fn pending(&self, max: usize) -> Result<Vec<PendingRecord>, String> {
-        Ok(self
-            .0
-            .pending(max)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|r| PendingRecord {
-                seq: r.seq,
-                record_id: r.record_id,
-                payload: r.payload,
-            })
-            .collect())
-    }
-
-    fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String> {
-        self.0
-            .acknowledge(ids)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
-
 /// The running link.
 pub struct Link {
     forwarder: Mutex<Option<ForwarderHandle>>,
@@ -267,13 +241,10 @@ impl Link {
             let mut forwarder_config = ForwarderConfig::new(&config.gate.id);
             forwarder_config.max_batch = central.batch;
             forwarder_config.backoff.max = central.backoff_max;
-            let forwarder = Forwarder::new(
-                forwarder_config,
-                Arc::new(Source(outbox.clone())),
-                client.clone(),
-            )
-            .with_hook(hook.clone())
-            .spawn();
+            let forwarder =
+                Forwarder::new(forwarder_config, Arc::new(outbox.clone()), client.clone())
+                    .with_hook(hook.clone())
+                    .spawn();
             sink.set_waker(forwarder.waker());
             link.forwarder_status = Some(forwarder.status());
             link.forwarder = Mutex::new(Some(forwarder));

@@ -10,37 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use torii_central::{Central, CentralConfig, pki};
-use torii_link::{
-    CentralClient, ClientOptions, ClientTls, Forwarder, ForwarderConfig, PendingRecord,
-    RecordSource, TlsFiles,
-};
+use torii_link::{CentralClient, ClientOptions, ClientTls, Forwarder, ForwarderConfig, TlsFiles};
 use torii_outbox::{Outbox, OutboxConfig, RecordKey, RecordMeta};
 use uuid::Uuid;
-
-struct Source(Outbox);
-
-impl RecordSource for Source {
-    fn pending(&self, max: usize) -> Result<Vec<PendingRecord>, String> {
-        Ok(self
-            .0
-            .pending(max)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .map(|r| PendingRecord {
-                seq: r.seq,
-                record_id: r.record_id,
-                payload: r.payload,
-            })
-            .collect())
-    }
-
-    fn acknowledge(&self, ids: &[Uuid]) -> Result<(), String> {
-        self.0
-            .acknowledge(ids)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-}
 
 /// A record of realistic size without a face photo (~3 KiB of JSON).
 fn payload(i: u64) -> Vec<u8> {
@@ -124,8 +96,7 @@ async fn main() {
         config.max_batch = batch;
         config.poll_interval = Duration::from_millis(50);
         let started = Instant::now();
-        let forwarder =
-            Forwarder::new(config, Arc::new(Source(outbox.clone())), client.clone()).spawn();
+        let forwarder = Forwarder::new(config, Arc::new(outbox.clone()), client.clone()).spawn();
         forwarder.wake();
         while outbox.stats().depth > 0 {
             tokio::time::sleep(Duration::from_millis(5)).await;

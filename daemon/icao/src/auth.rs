@@ -102,7 +102,7 @@ pub struct ChipAuthInfo {
 }
 
 impl ChipAuthInfo {
-    /// id-CA-ECDH-<cipher> with an optional key id.
+    /// `id-CA-ECDH-<cipher>` with an optional key id.
     pub fn ecdh(cipher: Cipher, key_id: Option<u32>) -> ChipAuthInfo {
         let suffix = match cipher {
             Cipher::Tdes => 1,

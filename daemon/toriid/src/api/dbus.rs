@@ -6,9 +6,9 @@
 //!
 //! Like the HTTP adapter it holds no logic: method calls become [`Command`]s run by
 //! [`Core::execute`] for a [`Caller`] whose role comes from the peer's Unix uid as the
-//! bus reports it ([`auth`]); properties are the public gate status and device views;
+//! bus reports it (`auth`); properties are the public gate status and device views;
 //! signals and `PropertiesChanged` follow the core's [`crate::events::EventBus`]
-//! ([`signals`]). Command errors become `org.torii.Gate1.Error.*` here ([`Error`]).
+//! (`signals`). Command errors become `org.torii.Gate1.Error.*` here ([`Error`]).
 //! Nothing personal is ever put on the bus: steps, outcomes, reason codes, ids, states.
 //!
 //! The gate does not depend on the bus: when it cannot be reached (or the name cannot

@@ -275,7 +275,12 @@ impl GateDevices for LaneDevices {
             .handle(id)
             .map_err(|e| unavailable(e.to_string()))?;
         device.call(request).await.map_err(|e| DeviceFailure {
-            status: e.status(),
+            // A device that did not answer within its call timeout is a device fault,
+            // not a traveler who took too long (a driver's own TIMEOUT status says that).
+            status: match e {
+                torii_plugin_host::CallError::Timeout { .. } => Status::Unavailable,
+                _ => e.status(),
+            },
             detail: e.to_string(),
         })
     }

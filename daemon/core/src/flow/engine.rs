@@ -628,6 +628,11 @@ impl<D: GateDevices> Engine<D> {
         }
         let data = match self.call(device, Request::ReadCardChip).await {
             Ok(Response::CardChip { data }) => data,
+            // The card itself (no chip answer, damaged) — or the printer/reader failing,
+            // which maintenance must hear about rather than the card being blamed.
+            Err(failure) if is_device_fault(failure.status) => {
+                return Err(Referral::new(ReasonCode::DeviceFault, "read-card-chip"));
+            }
             Ok(_) | Err(_) => {
                 return Err(Referral::new(ReasonCode::CardUnreadable, "read-card-chip"));
             }
@@ -758,6 +763,9 @@ impl<D: GateDevices> Engine<D> {
             Ok(Response::Face { jpeg }) if !jpeg.is_empty() => {
                 tx.record.face_jpeg = Some(jpeg);
                 Ok(())
+            }
+            Err(failure) if is_device_fault(failure.status) => {
+                Err(Referral::new(ReasonCode::DeviceFault, "capture-face"))
             }
             _ => Err(Referral::new(ReasonCode::FaceCaptureFailed, "capture-face")),
         }
@@ -1130,6 +1138,20 @@ fn abort_reason(input: &GateInput, mode: Mode) -> Option<Referral> {
         )),
         _ => None,
     }
+}
+
+/// A status that says the device failed (as opposed to the traveler or the medium):
+/// such referrals are `DEVICE_FAULT`, so maintenance hears about them.
+fn is_device_fault(status: Status) -> bool {
+    matches!(
+        status,
+        Status::HardwareError
+            | Status::MediaJammed
+            | Status::Unavailable
+            | Status::InternalError
+            | Status::Busy
+            | Status::Unknown(_)
+    )
 }
 
 /// `TTP1:<card number>:<registered passport number>:<nationality>`: the QR sticker next

@@ -39,3 +39,16 @@ pub use server::{
     registry_from_export,
 };
 pub use store::StoredRecord;
+
+/// Waits for SIGINT or SIGTERM: how the simulators' command-line servers are stopped.
+/// An error when the handlers cannot be installed.
+pub async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}

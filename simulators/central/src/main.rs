@@ -201,22 +201,10 @@ async fn serve(serve: Serve) -> ExitCode {
     let _ = writeln!(out, "torii-central: ready");
     let _ = out.flush();
     drop(out);
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            eprintln!("torii-central: cannot install signal handlers");
-            central.shutdown().await;
-            return ExitCode::FAILURE;
-        }
+    if torii_central::stop_signal().await.is_err() {
+        eprintln!("torii-central: cannot install signal handlers");
+        central.shutdown().await;
+        return ExitCode::FAILURE;
     }
     central.shutdown().await;
     ExitCode::SUCCESS

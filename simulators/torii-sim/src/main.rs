@@ -307,22 +307,10 @@ async fn serve(
     let _ = out.flush();
     drop(out);
 
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            eprintln!("torii-sim: cannot install signal handlers");
-            sim.shutdown().await;
-            return ExitCode::FAILURE;
-        }
+    if torii_central::stop_signal().await.is_err() {
+        eprintln!("torii-sim: cannot install signal handlers");
+        sim.shutdown().await;
+        return ExitCode::FAILURE;
     }
     sim.shutdown().await;
     if let Some((central, _)) = central {

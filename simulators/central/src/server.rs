@@ -148,6 +148,11 @@ pub struct Stats {
     /// TLS handshakes that failed (bad, expired, revoked or missing client certificate,
     /// the client refusing central's certificate, timeouts).
     pub tls_handshakes_refused: u64,
+    /// Why the last refused handshake failed, as rustls said it (empty before any): lets a
+    /// test tell an expired client certificate from a revoked one or a client refusing
+    /// central's certificate.
+    #[serde(default)]
+    pub last_tls_refusal: String,
 }
 
 #[derive(Default)]
@@ -258,6 +263,7 @@ pub(crate) struct Shared {
     records: Mutex<Records>,
     feeds: Mutex<Feeds>,
     counters: Counters,
+    last_tls_refusal: Mutex<String>,
     /// (generation, fault): the generation grows with every change.
     fault: watch::Sender<(u64, Fault)>,
     applied: watch::Sender<Applied>,
@@ -321,6 +327,7 @@ impl Shared {
             dropped_batches: get(&c.dropped_batches),
             tls_handshakes: get(&c.tls_handshakes),
             tls_handshakes_refused: get(&c.tls_handshakes_refused),
+            last_tls_refusal: lock(&self.last_tls_refusal).clone(),
         }
     }
 
@@ -453,6 +460,7 @@ impl Central {
             records: Mutex::new(Records::default()),
             feeds: Mutex::new(feeds),
             counters: Counters::default(),
+            last_tls_refusal: Mutex::new(String::new()),
             // Generation 1 is the fault at start; the accept loop reports it applied.
             fault: watch::Sender::new((1, config.fault)),
             applied: watch::Sender::new(Applied::default()),
@@ -705,11 +713,13 @@ async fn connection(
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             bump(&shared.counters.tls_handshakes_refused, 1);
+            *lock(&shared.last_tls_refusal) = e.to_string();
             tracing::info!(%peer, error = %e, "central: TLS handshake refused");
             return;
         }
         Err(_) => {
             bump(&shared.counters.tls_handshakes_refused, 1);
+            *lock(&shared.last_tls_refusal) = "handshake timed out".to_owned();
             tracing::info!(%peer, "central: TLS handshake timed out");
             return;
         }

@@ -176,7 +176,7 @@ impl Alg {
 }
 
 fn hmac(key: &AuditKey) -> Hmac<Sha256> {
-    <Hmac<Sha256> as hmac::Mac>::new_from_slice(&key.bytes[..])
+    <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(&key.bytes[..])
         .expect("HMAC takes keys of any length")
 }
 

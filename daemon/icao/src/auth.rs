@@ -9,10 +9,11 @@
 //! creates, after the SOD signature, the DS → CSCA chain, the validity periods and
 //! the data group's hash all passed.
 //!
-//! Supported: CA with ECDH on P-256/P-384 (named curves), 3DES (MSE:Set KAT) and
-//! AES-128/192/256 (MSE:Set AT + GENERAL AUTHENTICATE); AA with ECDSA (P-256/P-384,
-//! plain or DER signatures). Not supported: CA with DH or keys with explicit domain
-//! parameters, AA with RSA (ISO/IEC 9796-2 message recovery).
+//! Supported: CA with ECDH on P-256/P-384/brainpoolP256r1/brainpoolP384r1 (named
+//! curves), 3DES (MSE:Set KAT) and AES-128/192/256 (MSE:Set AT + GENERAL
+//! AUTHENTICATE); AA with ECDSA (same curves, plain or DER signatures) and with RSA
+//! (ISO/IEC 9796-2 scheme 1, partial message recovery: [`iso9796_2`]). Not supported:
+//! CA with DH or keys with explicit domain parameters.
 
 use crate::apdu::{Command, SW_OK};
 use crate::pa::{self, HashAlg};
@@ -39,8 +40,6 @@ pub const OID_AA_INFO: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.23.136
 pub const OID_ECDSA_PLAIN: &str = "0.4.0.127.0.7.1.1.4.1";
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 /// Errors of CA and AA. Carry status words and field names, never key or data bytes.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
@@ -183,9 +182,7 @@ fn curve_of(alg: &AlgorithmIdentifierOwned) -> Result<Curve, String> {
         .as_ref()
         .and_then(|p| p.decode_as::<ObjectIdentifier>().ok())
     {
-        Some(c) if c == OID_P256 => Ok(Curve::P256),
-        Some(c) if c == OID_P384 => Ok(Curve::P384),
-        Some(c) => Err(format!("curve {c}")),
+        Some(c) => Curve::from_oid(&c).ok_or_else(|| format!("curve {c}")),
         None => Err("EC key with explicit domain parameters".into()),
     }
 }
@@ -442,9 +439,16 @@ pub fn active_authenticate<T: ChipTransport>(
 ) -> Result<(), AuthError> {
     let key = key.get();
     if key.spki.algorithm.oid == OID_RSA {
-        return Err(AuthError::Unsupported(
-            "RSA active authentication (ISO/IEC 9796-2)".into(),
-        ));
+        let public = iso9796_2::public_key(&key.spki)?;
+        let mut challenge = [0u8; 8];
+        random(&mut challenge);
+        let r = reader.transmit(
+            &Command::new(0x00, 0x88, 0x00, 0x00)
+                .with_data(challenge.to_vec())
+                .with_le(256),
+        )?;
+        expect_ok(&r, "INTERNAL AUTHENTICATE")?;
+        return iso9796_2::verify(&public, &challenge, &r.data);
     }
     curve_of(&key.spki.algorithm).map_err(AuthError::Unsupported)?;
     let mut challenge = [0u8; 8];
@@ -473,6 +477,143 @@ pub fn active_authenticate<T: ChipTransport>(
     }
 }
 
+/// ISO/IEC 9796-2 digital signature scheme 1 (partial message recovery), the RSA
+/// signature of Active Authentication (ICAO 9303 Part 11, 6.1). No RustCrypto crate
+/// has it; it is a padding construction on top of `rsa`'s raw RSA primitive
+/// (`rsa::hazmat`), like padding method 2 on `des`/`aes` in `crypto`:
+/// F = 6A ‖ M1 ‖ H(M1 ‖ M2) ‖ trailer, the signature being F^d mod n; M1 is the
+/// chip's nonce (recovered by the terminal), M2 the terminal's challenge. Trailer BC
+/// means SHA-1; `hh CC` names the hash (ISO/IEC 10118-3 identifiers 33 SHA-1,
+/// 34 SHA-256, 35 SHA-512, 36 SHA-384, 38 SHA-224).
+pub mod iso9796_2 {
+    use super::*;
+    use crypto_bigint::BoxedUint;
+    use rsa::traits::PublicKeyParts;
+    use rsa::{RsaPrivateKey, RsaPublicKey};
+
+    /// Header of F with partial message recovery ('01', more data, no padding, 'A').
+    const HEADER_PARTIAL: u8 = 0x6A;
+    const TRAILER_SHA1: u8 = 0xBC;
+    const TRAILER_EXPLICIT: u8 = 0xCC;
+
+    fn hash_id(h: HashAlg) -> u8 {
+        match h {
+            HashAlg::Sha1 => 0x33,
+            HashAlg::Sha256 => 0x34,
+            HashAlg::Sha512 => 0x35,
+            HashAlg::Sha384 => 0x36,
+            HashAlg::Sha224 => 0x38,
+        }
+    }
+
+    fn hash_of_id(id: u8) -> Option<HashAlg> {
+        [
+            HashAlg::Sha1,
+            HashAlg::Sha224,
+            HashAlg::Sha256,
+            HashAlg::Sha384,
+            HashAlg::Sha512,
+        ]
+        .into_iter()
+        .find(|h| hash_id(*h) == id)
+    }
+
+    /// The RSA public key of a DG15 SubjectPublicKeyInfo.
+    pub fn public_key(spki: &SubjectPublicKeyInfoOwned) -> Result<RsaPublicKey, AuthError> {
+        use rsa::pkcs1::DecodeRsaPublicKey;
+        RsaPublicKey::from_pkcs1_der(spki.subject_public_key.raw_bytes())
+            .map_err(|e| AuthError::Dg15(format!("RSA key: {e}")))
+    }
+
+    /// Byte length of F: the modulus length in bytes, when the modulus is a whole
+    /// number of bytes (1024, 1536, 2048 … bits: every AA key seen); other sizes
+    /// would need the leading-bit handling of ISO/IEC 9796-2 and are refused.
+    fn f_len(n_bits: u32) -> Result<usize, AuthError> {
+        if !n_bits.is_multiple_of(8) || n_bits < 512 {
+            return Err(AuthError::Unsupported(format!(
+                "RSA active authentication with a {n_bits}-bit modulus"
+            )));
+        }
+        Ok(n_bits as usize / 8)
+    }
+
+    /// Verifies the chip's signature over the challenge `m2`.
+    pub fn verify(key: &RsaPublicKey, m2: &[u8], signature: &[u8]) -> Result<(), AuthError> {
+        let n_bits = key.n_bits_precision();
+        let len = f_len(key.n().bits())?;
+        let mismatch = || AuthError::KeyMismatch("DG15");
+        if signature.len() != len {
+            return Err(AuthError::Malformed("INTERNAL AUTHENTICATE"));
+        }
+        let s = BoxedUint::from_be_slice(signature, n_bits).map_err(|_| mismatch())?;
+        if s >= *key.n().as_ref() {
+            return Err(mismatch());
+        }
+        let f = rsa::hazmat::rsa_encrypt(key, &s).map_err(|_| mismatch())?;
+        let f = f.to_be_bytes();
+        let f = f.get(f.len().saturating_sub(len)..).ok_or_else(mismatch)?;
+        if f.first() != Some(&HEADER_PARTIAL) {
+            return Err(mismatch());
+        }
+        let (hash, trailer_len) = match f.last() {
+            Some(&TRAILER_SHA1) => (HashAlg::Sha1, 1),
+            Some(&TRAILER_EXPLICIT) => {
+                let id = f
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| f.get(i))
+                    .ok_or_else(mismatch)?;
+                (hash_of_id(*id).ok_or_else(mismatch)?, 2)
+            }
+            _ => return Err(mismatch()),
+        };
+        let h_len = hash.digest(&[]).len();
+        let d_start = len
+            .checked_sub(trailer_len + h_len)
+            .filter(|d| *d >= 1)
+            .ok_or_else(mismatch)?;
+        let m1 = f.get(1..d_start).ok_or_else(mismatch)?;
+        let d = f.get(d_start..d_start + h_len).ok_or_else(mismatch)?;
+        let want = hash.digest(&[m1, m2].concat());
+        if crate::crypto::ct_eq(d, &want) {
+            Ok(())
+        } else {
+            Err(mismatch())
+        }
+    }
+
+    /// The chip side: signs `m2` with a fresh nonce M1 from `random` (the simulator).
+    pub fn sign(
+        key: &RsaPrivateKey,
+        hash: HashAlg,
+        m2: &[u8],
+        random: &mut dyn FnMut(&mut [u8]),
+    ) -> Result<Vec<u8>, AuthError> {
+        let len = f_len(key.n().bits())?;
+        let h_len = hash.digest(&[]).len();
+        let trailer: &[u8] = match hash {
+            HashAlg::Sha1 => &[TRAILER_SHA1],
+            h => &[hash_id(h), TRAILER_EXPLICIT],
+        };
+        let m1_len = len
+            .checked_sub(1 + h_len + trailer.len())
+            .ok_or(AuthError::Unsupported(
+                "RSA key too short for the hash".into(),
+            ))?;
+        let mut m1 = vec![0u8; m1_len];
+        random(&mut m1);
+        let d = hash.digest(&[&m1[..], m2].concat());
+        let f = [&[HEADER_PARTIAL][..], &m1, &d, trailer].concat();
+        let f = BoxedUint::from_be_slice(&f, key.n_bits_precision())
+            .map_err(|_| AuthError::Malformed("ISO/IEC 9796-2 representative"))?;
+        // Blinded with OS randomness (the private operation of a real chip).
+        let s = rsa::hazmat::rsa_decrypt_and_check(key, Some(&mut getrandom::SysRng), &f)
+            .map_err(|e| AuthError::Unsupported(format!("RSA: {e}")))?;
+        let s = s.to_be_bytes();
+        Ok(s.get(s.len().saturating_sub(len)..).unwrap_or(&s).to_vec())
+    }
+}
+
 /// Encoders for the chip simulator and tests.
 pub mod build {
     use super::*;
@@ -492,10 +633,7 @@ pub mod build {
 
     /// An EC SubjectPublicKeyInfo on a named curve from an uncompressed point.
     pub fn ec_spki(curve: Curve, point: &[u8]) -> Result<SubjectPublicKeyInfoOwned, der::Error> {
-        let c = match curve {
-            Curve::P256 => OID_P256,
-            Curve::P384 => OID_P384,
-        };
+        let c = curve.oid();
         Ok(SubjectPublicKeyInfoOwned {
             algorithm: AlgorithmIdentifierOwned {
                 oid: OID_EC_PUBLIC_KEY,
@@ -692,6 +830,44 @@ mod tests {
             let cmd = Command::new(0, 0xA4, 2, 0x0C).with_data(vec![1, 0x1E]);
             let wire = term.protect(&cmd).unwrap().to_bytes().unwrap();
             assert_eq!(chip.unprotect_command(&wire).unwrap(), cmd);
+        }
+    }
+
+    /// ISO/IEC 9796-2 scheme 1 round trips (SHA-1 trailer BC, SHA-256 trailer 34CC);
+    /// another challenge, another key or a changed bit fails as a key mismatch.
+    #[test]
+    fn iso9796_2_sign_and_verify() {
+        use rsa::pkcs8::DecodePrivateKey;
+        let pem = include_str!("../../../simulators/chip/testdata/rsa-aa.pem");
+        let other = include_str!("../../../simulators/chip/testdata/rsa-aa-clone.pem");
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem).unwrap();
+        let other = rsa::RsaPrivateKey::from_pkcs8_pem(other).unwrap();
+        let public = key.to_public_key();
+        let mut n = 0u8;
+        let mut rng = |b: &mut [u8]| {
+            n = n.wrapping_add(1);
+            b.fill(n);
+        };
+        let challenge = [1, 2, 3, 4, 5, 6, 7, 8];
+        for hash in [HashAlg::Sha1, HashAlg::Sha256] {
+            let sig = iso9796_2::sign(&key, hash, &challenge, &mut rng).unwrap();
+            assert_eq!(sig.len(), 128);
+            assert_eq!(iso9796_2::verify(&public, &challenge, &sig), Ok(()));
+            let mismatch = Err(AuthError::KeyMismatch("DG15"));
+            assert_eq!(iso9796_2::verify(&public, &[0; 8], &sig), mismatch);
+            let forged = iso9796_2::sign(&other, hash, &challenge, &mut rng).unwrap();
+            assert_eq!(iso9796_2::verify(&public, &challenge, &forged), mismatch);
+            let mut flipped = sig.clone();
+            flipped[60] ^= 0x01;
+            assert_eq!(iso9796_2::verify(&public, &challenge, &flipped), mismatch);
+            assert_eq!(
+                iso9796_2::verify(&public, &challenge, &sig[1..]),
+                Err(AuthError::Malformed("INTERNAL AUTHENTICATE"))
+            );
+            assert_eq!(
+                iso9796_2::verify(&public, &challenge, &[0xFF; 128]),
+                mismatch
+            );
         }
     }
 }

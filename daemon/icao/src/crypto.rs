@@ -8,7 +8,9 @@
 
 use aes::{Aes128, Aes192, Aes256};
 use cipher::block_padding::NoPadding;
-use cipher::{BlockDecrypt, BlockDecryptMut, BlockEncrypt, BlockEncryptMut, KeyInit, KeyIvInit};
+use cipher::{
+    BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, KeyInit, KeyIvInit,
+};
 use des::{Des, TdesEde2};
 use thiserror::Error;
 
@@ -60,8 +62,8 @@ pub fn tdes_cbc_encrypt(key: &[u8; 16], iv: &[u8; 8], data: &[u8]) -> Result<Vec
     check_aligned(data.len(), 8)?;
     let mut buf = data.to_vec();
     let len = buf.len();
-    cbc::Encryptor::<TdesEde2>::new(key.into(), iv.into())
-        .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+    cbc::Encryptor::<TdesEde2>::new(&(*key).into(), &(*iv).into())
+        .encrypt_padded::<NoPadding>(&mut buf, len)
         .map_err(|_| CryptoError::NotBlockAligned { len, block: 8 })?;
     Ok(buf)
 }
@@ -70,8 +72,8 @@ pub fn tdes_cbc_encrypt(key: &[u8; 16], iv: &[u8; 8], data: &[u8]) -> Result<Vec
 pub fn tdes_cbc_decrypt(key: &[u8; 16], iv: &[u8; 8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     check_aligned(data.len(), 8)?;
     let mut buf = data.to_vec();
-    cbc::Decryptor::<TdesEde2>::new(key.into(), iv.into())
-        .decrypt_padded_mut::<NoPadding>(&mut buf)
+    cbc::Decryptor::<TdesEde2>::new(&(*key).into(), &(*iv).into())
+        .decrypt_padded::<NoPadding>(&mut buf)
         .map_err(|_| CryptoError::NotBlockAligned {
             len: data.len(),
             block: 8,
@@ -108,15 +110,15 @@ pub fn aes_cbc_encrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>
     let res = match key.len() {
         16 => cbc::Encryptor::<Aes128>::new_from_slices(key, iv)
             .map_err(bad)?
-            .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+            .encrypt_padded::<NoPadding>(&mut buf, len)
             .map(|_| ()),
         24 => cbc::Encryptor::<Aes192>::new_from_slices(key, iv)
             .map_err(bad)?
-            .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+            .encrypt_padded::<NoPadding>(&mut buf, len)
             .map(|_| ()),
         32 => cbc::Encryptor::<Aes256>::new_from_slices(key, iv)
             .map_err(bad)?
-            .encrypt_padded_mut::<NoPadding>(&mut buf, len)
+            .encrypt_padded::<NoPadding>(&mut buf, len)
             .map(|_| ()),
         n => return Err(CryptoError::KeyLength(n)),
     };
@@ -132,15 +134,15 @@ pub fn aes_cbc_decrypt(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Result<Vec<u8>
     let res = match key.len() {
         16 => cbc::Decryptor::<Aes128>::new_from_slices(key, iv)
             .map_err(bad)?
-            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .decrypt_padded::<NoPadding>(&mut buf)
             .map(|_| ()),
         24 => cbc::Decryptor::<Aes192>::new_from_slices(key, iv)
             .map_err(bad)?
-            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .decrypt_padded::<NoPadding>(&mut buf)
             .map(|_| ()),
         32 => cbc::Decryptor::<Aes256>::new_from_slices(key, iv)
             .map_err(bad)?
-            .decrypt_padded_mut::<NoPadding>(&mut buf)
+            .decrypt_padded::<NoPadding>(&mut buf)
             .map(|_| ()),
         n => return Err(CryptoError::KeyLength(n)),
     };
@@ -174,19 +176,19 @@ pub fn aes_cmac8(key: &[u8], data: &[u8]) -> Result<[u8; 8], CryptoError> {
     use cmac::{Cmac, Mac};
     let full: Vec<u8> = match key.len() {
         16 => {
-            let mut m = <Cmac<Aes128> as Mac>::new_from_slice(key)
+            let mut m = <Cmac<Aes128> as KeyInit>::new_from_slice(key)
                 .map_err(|_| CryptoError::KeyLength(16))?;
             m.update(data);
             m.finalize().into_bytes().to_vec()
         }
         24 => {
-            let mut m = <Cmac<Aes192> as Mac>::new_from_slice(key)
+            let mut m = <Cmac<Aes192> as KeyInit>::new_from_slice(key)
                 .map_err(|_| CryptoError::KeyLength(24))?;
             m.update(data);
             m.finalize().into_bytes().to_vec()
         }
         32 => {
-            let mut m = <Cmac<Aes256> as Mac>::new_from_slice(key)
+            let mut m = <Cmac<Aes256> as KeyInit>::new_from_slice(key)
                 .map_err(|_| CryptoError::KeyLength(32))?;
             m.update(data);
             m.finalize().into_bytes().to_vec()

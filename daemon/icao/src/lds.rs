@@ -1,4 +1,4 @@
-//! LDS data groups (ICAO 9303 Part 10): EF.COM, DG1, DG2 and raw DGs.
+//! LDS data groups (ICAO 9303 Part 10): EF.COM, DG1, DG2, DG11, DG12 and raw DGs.
 //!
 //! BER-TLV parsing is done by `iso7816-tlv` (through [`crate::tlv`]). The ISO/IEC
 //! 19794-5 facial record inside DG2 is a fixed binary layout, not ASN.1, so it is
@@ -27,6 +27,15 @@ pub enum LdsError {
     Face(&'static str),
     #[error("data group tag {found:02X} does not match DG{number}")]
     WrongDataGroup { number: u8, found: u32 },
+    /// A DG11/DG12 field is wrong: names the tag and the byte offset in the file,
+    /// never the value (these fields are personal data).
+    #[error("{file}: field {tag:X} at offset {offset}: {problem}")]
+    Field {
+        file: &'static str,
+        tag: u32,
+        offset: usize,
+        problem: &'static str,
+    },
 }
 
 fn ctx(file: &'static str) -> impl Fn(TlvError) -> LdsError {
@@ -297,6 +306,437 @@ pub fn parse_raw(number: u8, b: &[u8]) -> Result<RawDataGroup, LdsError> {
     })
 }
 
+// ---------------------------------------------------------------------------
+// DG11 (additional personal details) and DG12 (additional document details).
+//
+// Both are a tag list (5C) followed by exactly the fields it announces. The TLV
+// objects are decoded by `iso7816-tlv` through [`crate::tlv`]; this code only walks
+// the sequence of children to know each one's offset, so that errors can point at
+// the field without quoting it.
+
+/// Tag of the template holding the "other names" (DG11) / "other persons" (DG12).
+const TEMPLATE: u32 = 0xA0;
+/// Tag of the count inside that template.
+const COUNT: u32 = 0x02;
+
+/// One decoded child with the offset of its first byte in the file.
+struct Field {
+    tag: u32,
+    offset: usize,
+    tlv: iso7816_tlv::ber::Tlv,
+}
+
+/// Decodes the sequence of TLV objects in `b[start..end]`, keeping offsets.
+fn walk(file: &'static str, b: &[u8], start: usize, end: usize) -> Result<Vec<Field>, LdsError> {
+    let mut out = Vec::new();
+    let mut off = start;
+    while off < end {
+        let rest = b.get(off..end).unwrap_or_default();
+        let (t, used) = tlv::parse_one(rest).map_err(ctx(file))?;
+        out.push(Field {
+            tag: tlv::tag_of(&t),
+            offset: off,
+            tlv: t,
+        });
+        off += used;
+    }
+    Ok(out)
+}
+
+/// Offset of the value of the object that starts at `offset`.
+fn value_offset(b: &[u8], offset: usize) -> usize {
+    offset + tlv::header(b.get(offset..).unwrap_or_default()).map_or(0, |h| h.header_len)
+}
+
+/// Reads the tag list: a plain concatenation of tags. Only the tags defined for this
+/// data group are accepted (`allowed`); all of them are one byte or 5Fxx, so a tag
+/// outside the table is reported rather than decoded further.
+fn tag_list(
+    file: &'static str,
+    b: &[u8],
+    list: &Field,
+    allowed: &[u32],
+) -> Result<Vec<u32>, LdsError> {
+    let err = |offset, tag, problem| LdsError::Field {
+        file,
+        tag,
+        offset,
+        problem,
+    };
+    let v = tlv::primitive(&list.tlv).ok_or(err(list.offset, 0x5C, "tag list is not primitive"))?;
+    let base = value_offset(b, list.offset);
+    let mut tags = Vec::new();
+    let mut i = 0usize;
+    while let Some(&first) = v.get(i) {
+        let (tag, len) = if first == 0x5F {
+            match v.get(i + 1) {
+                Some(&second) => (0x5F00 | u32::from(second), 2),
+                None => return Err(err(base + i, 0x5C, "tag list ends inside a tag")),
+            }
+        } else {
+            (u32::from(first), 1)
+        };
+        if !allowed.contains(&tag) {
+            return Err(err(
+                base + i,
+                tag,
+                "tag list announces a tag not defined here",
+            ));
+        }
+        if tags.contains(&tag) {
+            return Err(err(base + i, tag, "tag announced twice in the tag list"));
+        }
+        tags.push(tag);
+        i += len;
+    }
+    if tags.is_empty() {
+        return Err(err(list.offset, 0x5C, "tag list is empty"));
+    }
+    Ok(tags)
+}
+
+/// Checks the outer tag, the tag list and that the fields are exactly the announced
+/// ones (none missing, none duplicated, none extra). `alias` is the tag that some
+/// issuers announce in the list for the A0 template (5F0F in DG11, 5F1A in DG12).
+fn announced_fields(
+    file: &'static str,
+    outer: u32,
+    b: &[u8],
+    allowed: &[u32],
+    alias: u32,
+) -> Result<Vec<Field>, LdsError> {
+    // Whole-object validation by the TLV crate: outer tag, lengths, depth, trailing bytes.
+    tlv::parse_expect(b, outer).map_err(ctx(file))?;
+    let h = tlv::header(b).map_err(ctx(file))?;
+    let mut fields = walk(file, b, h.header_len, b.len())?;
+    let first = match fields.first() {
+        Some(f) if f.tag == 0x5C => fields.remove(0),
+        Some(f) => {
+            return Err(LdsError::Field {
+                file,
+                tag: 0x5C,
+                offset: f.offset,
+                problem: "the tag list must come first",
+            });
+        }
+        None => {
+            return Err(LdsError::Missing {
+                file,
+                what: "tag list (5C)",
+            });
+        }
+    };
+    let announced: Vec<u32> = tag_list(file, b, &first, allowed)?
+        .into_iter()
+        .map(|t| if t == alias { TEMPLATE } else { t })
+        .collect();
+    let mut seen: Vec<u32> = Vec::new();
+    for f in &fields {
+        let problem = if f.tag == 0x5C {
+            Some("second tag list")
+        } else if !announced.contains(&f.tag) {
+            Some("field not announced in the tag list")
+        } else if seen.contains(&f.tag) {
+            Some("field duplicated")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(LdsError::Field {
+                file,
+                tag: f.tag,
+                offset: f.offset,
+                problem,
+            });
+        }
+        seen.push(f.tag);
+    }
+    if let Some(&tag) = announced.iter().find(|t| !seen.contains(t)) {
+        return Err(LdsError::Field {
+            file,
+            tag,
+            offset: b.len(),
+            problem: "announced in the tag list but absent",
+        });
+    }
+    Ok(fields)
+}
+
+fn field_bytes<'a>(file: &'static str, f: &'a Field) -> Result<&'a [u8], LdsError> {
+    tlv::primitive(&f.tlv).ok_or(LdsError::Field {
+        file,
+        tag: f.tag,
+        offset: f.offset,
+        problem: "expected a primitive field",
+    })
+}
+
+fn field_text(file: &'static str, f: &Field) -> Result<String, LdsError> {
+    let v = field_bytes(file, f)?;
+    std::str::from_utf8(v)
+        .map(str::to_owned)
+        .map_err(|_| LdsError::Field {
+            file,
+            tag: f.tag,
+            offset: f.offset,
+            problem: "not UTF-8 text",
+        })
+}
+
+/// A date (8 digits, yyyymmdd) or date-time (14 digits): ASCII digits, or the same
+/// digits packed as BCD, which some issuers use.
+fn field_digits(file: &'static str, f: &Field, digits: usize) -> Result<String, LdsError> {
+    let v = field_bytes(file, f)?;
+    let bad = LdsError::Field {
+        file,
+        tag: f.tag,
+        offset: f.offset,
+        problem: "not a date of the expected number of digits",
+    };
+    let text = if v.len() == digits && v.iter().all(u8::is_ascii_digit) {
+        String::from_utf8_lossy(v).into_owned()
+    } else if v.len() * 2 == digits && v.iter().all(|x| x >> 4 < 10 && x & 0x0F < 10) {
+        v.iter()
+            .map(|x| format!("{}{}", x >> 4, x & 0x0F))
+            .collect()
+    } else {
+        return Err(bad);
+    };
+    // Calendar sanity (month, day, and time of day when present): also what tells
+    // four ASCII digits apart from a BCD date, since ASCII digits are valid BCD bytes.
+    let num = |r: std::ops::Range<usize>| text.get(r).and_then(|x| x.parse::<u32>().ok());
+    let ok = matches!(num(4..6), Some(1..=12))
+        && matches!(num(6..8), Some(1..=31))
+        && (digits < 14
+            || (matches!(num(8..10), Some(0..=23))
+                && matches!(num(10..12), Some(0..=59))
+                && matches!(num(12..14), Some(0..=59))));
+    if ok { Ok(text) } else { Err(bad) }
+}
+
+/// The A0 template: a count (02) then exactly that many `inner` entries.
+fn field_list(
+    file: &'static str,
+    b: &[u8],
+    f: &Field,
+    inner: u32,
+) -> Result<Vec<String>, LdsError> {
+    let err = |tag, offset, problem| LdsError::Field {
+        file,
+        tag,
+        offset,
+        problem,
+    };
+    if tlv::primitive(&f.tlv).is_some() {
+        return Err(err(f.tag, f.offset, "expected a constructed template"));
+    }
+    let h = tlv::header(b.get(f.offset..).unwrap_or_default()).map_err(ctx(file))?;
+    let start = f.offset + h.header_len;
+    let entries = walk(file, b, start, f.offset + h.total_len())?;
+    let (count, rest) = match entries.split_first() {
+        Some((c, rest)) if c.tag == COUNT => (c, rest),
+        _ => return Err(err(COUNT, start, "template must start with the count (02)")),
+    };
+    let n = match field_bytes(file, count)? {
+        [n] => usize::from(*n),
+        _ => return Err(err(COUNT, count.offset, "count is not one byte")),
+    };
+    let mut out = Vec::with_capacity(rest.len());
+    for e in rest {
+        if e.tag != inner {
+            return Err(err(e.tag, e.offset, "unexpected field in the template"));
+        }
+        out.push(field_text(file, e)?);
+    }
+    if out.len() != n {
+        return Err(err(
+            COUNT,
+            count.offset,
+            "count differs from the number of entries",
+        ));
+    }
+    Ok(out)
+}
+
+/// Names the fields present, for `Debug` without values.
+fn present(tags: &[(u32, bool)]) -> Vec<String> {
+    tags.iter()
+        .filter(|(_, p)| *p)
+        .map(|(t, _)| format!("{t:X}"))
+        .collect()
+}
+
+/// DG11: additional personal details. All personal data: `Debug` lists only which
+/// fields are present.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Dg11 {
+    /// 5F0E, in MRZ-like form (primary<<secondary).
+    pub full_name: Option<String>,
+    /// 5F0F entries of the A0 template.
+    pub other_names: Vec<String>,
+    /// 5F10
+    pub personal_number: Option<String>,
+    /// 5F2B, yyyymmdd.
+    pub full_date_of_birth: Option<String>,
+    /// 5F11
+    pub place_of_birth: Option<String>,
+    /// 5F42
+    pub address: Option<String>,
+    /// 5F12
+    pub telephone: Option<String>,
+    /// 5F13
+    pub profession: Option<String>,
+    /// 5F14
+    pub title: Option<String>,
+    /// 5F15
+    pub personal_summary: Option<String>,
+    /// 5F16: an image (JPEG/JPEG 2000), kept as bytes.
+    pub proof_of_citizenship: Option<Vec<u8>>,
+    /// 5F17
+    pub other_valid_td_numbers: Option<String>,
+    /// 5F18
+    pub custody_information: Option<String>,
+}
+
+impl Dg11 {
+    fn presence(&self) -> [(u32, bool); 13] {
+        [
+            (0x5F0E, self.full_name.is_some()),
+            (TEMPLATE, !self.other_names.is_empty()),
+            (0x5F10, self.personal_number.is_some()),
+            (0x5F2B, self.full_date_of_birth.is_some()),
+            (0x5F11, self.place_of_birth.is_some()),
+            (0x5F42, self.address.is_some()),
+            (0x5F12, self.telephone.is_some()),
+            (0x5F13, self.profession.is_some()),
+            (0x5F14, self.title.is_some()),
+            (0x5F15, self.personal_summary.is_some()),
+            (0x5F16, self.proof_of_citizenship.is_some()),
+            (0x5F17, self.other_valid_td_numbers.is_some()),
+            (0x5F18, self.custody_information.is_some()),
+        ]
+    }
+}
+
+impl fmt::Debug for Dg11 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dg11(fields: {:?})", present(&self.presence()))
+    }
+}
+
+const DG11_TAGS: [u32; 14] = [
+    0x5F0E, 0x5F0F, TEMPLATE, 0x5F10, 0x5F2B, 0x5F11, 0x5F42, 0x5F12, 0x5F13, 0x5F14, 0x5F15,
+    0x5F16, 0x5F17, 0x5F18,
+];
+
+pub fn parse_dg11(b: &[u8]) -> Result<Dg11, LdsError> {
+    const F: &str = "DG11";
+    let mut d = Dg11::default();
+    for f in announced_fields(F, 0x6B, b, &DG11_TAGS, 0x5F0F)? {
+        match f.tag {
+            0x5F0E => d.full_name = Some(field_text(F, &f)?),
+            TEMPLATE => d.other_names = field_list(F, b, &f, 0x5F0F)?,
+            0x5F10 => d.personal_number = Some(field_text(F, &f)?),
+            0x5F2B => d.full_date_of_birth = Some(field_digits(F, &f, 8)?),
+            0x5F11 => d.place_of_birth = Some(field_text(F, &f)?),
+            0x5F42 => d.address = Some(field_text(F, &f)?),
+            0x5F12 => d.telephone = Some(field_text(F, &f)?),
+            0x5F13 => d.profession = Some(field_text(F, &f)?),
+            0x5F14 => d.title = Some(field_text(F, &f)?),
+            0x5F15 => d.personal_summary = Some(field_text(F, &f)?),
+            0x5F16 => d.proof_of_citizenship = Some(field_bytes(F, &f)?.to_vec()),
+            0x5F17 => d.other_valid_td_numbers = Some(field_text(F, &f)?),
+            0x5F18 => d.custody_information = Some(field_text(F, &f)?),
+            // Announced 5F0F outside the A0 template: the template is required.
+            tag => {
+                return Err(LdsError::Field {
+                    file: F,
+                    tag,
+                    offset: f.offset,
+                    problem: "field must be inside the A0 template",
+                });
+            }
+        }
+    }
+    Ok(d)
+}
+
+/// DG12: additional document details. `Debug` lists only which fields are present.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Dg12 {
+    /// 5F19
+    pub issuing_authority: Option<String>,
+    /// 5F26, yyyymmdd.
+    pub date_of_issue: Option<String>,
+    /// 5F1A entries of the A0 template.
+    pub other_persons: Vec<String>,
+    /// 5F1B
+    pub endorsements: Option<String>,
+    /// 5F1C
+    pub tax_exit_requirements: Option<String>,
+    /// 5F1D: image of the front of the document.
+    pub image_front: Option<Vec<u8>>,
+    /// 5F1E: image of the rear of the document.
+    pub image_rear: Option<Vec<u8>>,
+    /// 5F55, yyyymmddhhmmss.
+    pub personalisation_time: Option<String>,
+    /// 5F56
+    pub personalisation_device: Option<String>,
+}
+
+impl Dg12 {
+    fn presence(&self) -> [(u32, bool); 9] {
+        [
+            (0x5F19, self.issuing_authority.is_some()),
+            (0x5F26, self.date_of_issue.is_some()),
+            (TEMPLATE, !self.other_persons.is_empty()),
+            (0x5F1B, self.endorsements.is_some()),
+            (0x5F1C, self.tax_exit_requirements.is_some()),
+            (0x5F1D, self.image_front.is_some()),
+            (0x5F1E, self.image_rear.is_some()),
+            (0x5F55, self.personalisation_time.is_some()),
+            (0x5F56, self.personalisation_device.is_some()),
+        ]
+    }
+}
+
+impl fmt::Debug for Dg12 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dg12(fields: {:?})", present(&self.presence()))
+    }
+}
+
+const DG12_TAGS: [u32; 10] = [
+    0x5F19, 0x5F26, 0x5F1A, TEMPLATE, 0x5F1B, 0x5F1C, 0x5F1D, 0x5F1E, 0x5F55, 0x5F56,
+];
+
+pub fn parse_dg12(b: &[u8]) -> Result<Dg12, LdsError> {
+    const F: &str = "DG12";
+    let mut d = Dg12::default();
+    for f in announced_fields(F, 0x6C, b, &DG12_TAGS, 0x5F1A)? {
+        match f.tag {
+            0x5F19 => d.issuing_authority = Some(field_text(F, &f)?),
+            0x5F26 => d.date_of_issue = Some(field_digits(F, &f, 8)?),
+            TEMPLATE => d.other_persons = field_list(F, b, &f, 0x5F1A)?,
+            0x5F1B => d.endorsements = Some(field_text(F, &f)?),
+            0x5F1C => d.tax_exit_requirements = Some(field_text(F, &f)?),
+            0x5F1D => d.image_front = Some(field_bytes(F, &f)?.to_vec()),
+            0x5F1E => d.image_rear = Some(field_bytes(F, &f)?.to_vec()),
+            0x5F55 => d.personalisation_time = Some(field_digits(F, &f, 14)?),
+            0x5F56 => d.personalisation_device = Some(field_text(F, &f)?),
+            tag => {
+                return Err(LdsError::Field {
+                    file: F,
+                    tag,
+                    offset: f.offset,
+                    problem: "field must be inside the A0 template",
+                });
+            }
+        }
+    }
+    Ok(d)
+}
+
 /// Builders used by the chip simulator and tests (encoding goes through the TLV crate too).
 pub mod build {
     use super::*;
@@ -328,6 +768,82 @@ pub mod build {
         r.extend([1, 2, 0, 0, 0, 0]);
         r.extend_from_slice(image);
         r
+    }
+
+    /// Tag list plus fields, in the given order; `None` values are left out.
+    fn tagged(outer: u32, fields: Vec<(u32, Option<Vec<u8>>)>) -> Result<Vec<u8>, TlvError> {
+        let mut list = Vec::new();
+        let mut body = Vec::new();
+        for (tag, v) in fields {
+            let Some(v) = v else { continue };
+            let tag_bytes = tag.to_be_bytes();
+            let skip = if tag > 0xFF { 2 } else { 3 };
+            list.extend_from_slice(tag_bytes.get(skip..).unwrap_or_default());
+            body.extend(if tag == TEMPLATE {
+                tlv::encode_constructed(TEMPLATE, &v)?
+            } else {
+                tlv::encode(tag, &v)?
+            });
+        }
+        let mut c = tlv::encode(0x5C, &list)?;
+        c.extend(body);
+        tlv::encode_constructed(outer, &c)
+    }
+
+    /// Encoded children of an A0 template (count, then entries), or `None` when empty.
+    fn template(inner: u32, entries: &[String]) -> Result<Option<Vec<u8>>, TlvError> {
+        if entries.is_empty() {
+            return Ok(None);
+        }
+        let n = u8::try_from(entries.len())
+            .map_err(|_| TlvError::Malformed("more than 255 entries".into()))?;
+        let mut v = tlv::encode(COUNT, &[n])?;
+        for e in entries {
+            v.extend(tlv::encode(inner, e.as_bytes())?);
+        }
+        Ok(Some(v))
+    }
+
+    fn text(s: &Option<String>) -> Option<Vec<u8>> {
+        s.as_ref().map(|s| s.as_bytes().to_vec())
+    }
+
+    pub fn dg11(d: &Dg11) -> Result<Vec<u8>, TlvError> {
+        tagged(
+            0x6B,
+            vec![
+                (0x5F0E, text(&d.full_name)),
+                (TEMPLATE, template(0x5F0F, &d.other_names)?),
+                (0x5F10, text(&d.personal_number)),
+                (0x5F2B, text(&d.full_date_of_birth)),
+                (0x5F11, text(&d.place_of_birth)),
+                (0x5F42, text(&d.address)),
+                (0x5F12, text(&d.telephone)),
+                (0x5F13, text(&d.profession)),
+                (0x5F14, text(&d.title)),
+                (0x5F15, text(&d.personal_summary)),
+                (0x5F16, d.proof_of_citizenship.clone()),
+                (0x5F17, text(&d.other_valid_td_numbers)),
+                (0x5F18, text(&d.custody_information)),
+            ],
+        )
+    }
+
+    pub fn dg12(d: &Dg12) -> Result<Vec<u8>, TlvError> {
+        tagged(
+            0x6C,
+            vec![
+                (0x5F19, text(&d.issuing_authority)),
+                (0x5F26, text(&d.date_of_issue)),
+                (TEMPLATE, template(0x5F1A, &d.other_persons)?),
+                (0x5F1B, text(&d.endorsements)),
+                (0x5F1C, text(&d.tax_exit_requirements)),
+                (0x5F1D, d.image_front.clone()),
+                (0x5F1E, d.image_rear.clone()),
+                (0x5F55, text(&d.personalisation_time)),
+                (0x5F56, text(&d.personalisation_device)),
+            ],
+        )
     }
 
     pub fn dg2(record: &[u8]) -> Result<Vec<u8>, TlvError> {

@@ -30,8 +30,6 @@ const OID_COUNTRY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.6");
 const OID_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const OID_RSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const OID_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const OID_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum PaError {
@@ -152,6 +150,9 @@ fn is_bare_key_oid(oid: &ObjectIdentifier) -> bool {
     *oid == OID_RSA || *oid == OID_EC_PUBLIC_KEY
 }
 
+/// id-mgf1 (RFC 8017): the mask generation function of RSASSA-PSS.
+const OID_MGF1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
+
 /// Verifies `signature` over `message` with `spki`, for the given signature algorithm.
 /// `digest_alg` is used when the signature algorithm does not name a hash.
 pub fn verify_signature(
@@ -173,35 +174,50 @@ pub fn verify_signature(
             .ok_or(PaError::Unsupported("PSS without parameters".into()))?
             .to_der()
             .map_err(sod_err)?;
-        let p = RsaPssParams::from_der(&params_der).map_err(sod_err)?;
+        let p = RsaPssParams::<der::Any>::from_der(&params_der).map_err(sod_err)?;
         let h = HashAlg::from_oid(&p.hash.oid)?;
+        // `rsa::pss` uses one hash for the message and MGF1: another MGF, or MGF1 with
+        // another hash, cannot be verified here and is refused as unsupported rather
+        // than reported as a bad signature.
+        let mgf1_hash = p
+            .mask_gen
+            .parameters
+            .as_ref()
+            .map(|a| HashAlg::from_oid(&a.oid))
+            .transpose()?;
+        if p.mask_gen.oid != OID_MGF1 || mgf1_hash != Some(h) {
+            return Err(PaError::Unsupported(format!(
+                "RSA-PSS with mask generation {} ({:?}) and hash {h:?}",
+                p.mask_gen.oid, mgf1_hash
+            )));
+        }
         let key = rsa::RsaPublicKey::from_pkcs1_der(key_bytes)
             .map_err(|e| PaError::Certificate(e.to_string()))?;
         let hashed = h.digest(message);
         let salt = usize::from(p.salt_len);
         let res = match h {
             HashAlg::Sha1 => key.verify(
-                rsa::Pss::new_with_salt::<sha1::Sha1>(salt),
+                rsa::pss::Pss::<sha1::Sha1>::new_with_salt(salt),
                 &hashed,
                 signature,
             ),
             HashAlg::Sha224 => key.verify(
-                rsa::Pss::new_with_salt::<sha2::Sha224>(salt),
+                rsa::pss::Pss::<sha2::Sha224>::new_with_salt(salt),
                 &hashed,
                 signature,
             ),
             HashAlg::Sha256 => key.verify(
-                rsa::Pss::new_with_salt::<sha2::Sha256>(salt),
+                rsa::pss::Pss::<sha2::Sha256>::new_with_salt(salt),
                 &hashed,
                 signature,
             ),
             HashAlg::Sha384 => key.verify(
-                rsa::Pss::new_with_salt::<sha2::Sha384>(salt),
+                rsa::pss::Pss::<sha2::Sha384>::new_with_salt(salt),
                 &hashed,
                 signature,
             ),
             HashAlg::Sha512 => key.verify(
-                rsa::Pss::new_with_salt::<sha2::Sha512>(salt),
+                rsa::pss::Pss::<sha2::Sha512>::new_with_salt(salt),
                 &hashed,
                 signature,
             ),
@@ -243,23 +259,23 @@ pub fn verify_signature(
                 "EC key without a named curve (explicit parameters)".into(),
             ))?;
         // DER (X9.62) signatures are the norm; plain r||s (BSI TR-03111) also occurs.
-        if curve == OID_P256 {
-            let vk = p256::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
-                .map_err(|e| PaError::Certificate(e.to_string()))?;
-            let sig = p256::ecdsa::Signature::from_der(signature)
-                .or_else(|_| p256::ecdsa::Signature::from_slice(signature))
-                .map_err(bad)?;
-            return vk.verify_prehash(&hashed, &sig).map_err(bad);
+        macro_rules! verify_on {
+            ($c:ty) => {{
+                let vk = ecdsa::VerifyingKey::<$c>::from_sec1_bytes(key_bytes)
+                    .map_err(|e| PaError::Certificate(e.to_string()))?;
+                let sig = ecdsa::Signature::<$c>::from_der(signature)
+                    .or_else(|_| ecdsa::Signature::<$c>::from_slice(signature))
+                    .map_err(bad)?;
+                vk.verify_prehash(&hashed, &sig).map_err(bad)
+            }};
         }
-        if curve == OID_P384 {
-            let vk = p384::ecdsa::VerifyingKey::from_sec1_bytes(key_bytes)
-                .map_err(|e| PaError::Certificate(e.to_string()))?;
-            let sig = p384::ecdsa::Signature::from_der(signature)
-                .or_else(|_| p384::ecdsa::Signature::from_slice(signature))
-                .map_err(bad)?;
-            return vk.verify_prehash(&hashed, &sig).map_err(bad);
-        }
-        return Err(PaError::Unsupported(format!("curve {curve}")));
+        return match crate::pace::Curve::from_oid(&curve) {
+            Some(crate::pace::Curve::P256) => verify_on!(p256::NistP256),
+            Some(crate::pace::Curve::P384) => verify_on!(p384::NistP384),
+            Some(crate::pace::Curve::BrainpoolP256r1) => verify_on!(bp256::BrainpoolP256r1),
+            Some(crate::pace::Curve::BrainpoolP384r1) => verify_on!(bp384::BrainpoolP384r1),
+            None => Err(PaError::Unsupported(format!("curve {curve}"))),
+        };
     }
     Err(PaError::Unsupported(format!(
         "key type {}",
@@ -328,7 +344,7 @@ impl Sod {
         Ok(Sod {
             lso,
             signed_data: sd,
-            econtent,
+            econtent: econtent.into_vec(),
         })
     }
 
@@ -354,14 +370,14 @@ impl Sod {
             let CertificateChoices::Certificate(c) = c else {
                 continue;
             };
-            let tbs = &c.tbs_certificate;
+            let tbs = &c.tbs_certificate();
             let matches = match &si.sid {
                 SignerIdentifier::IssuerAndSerialNumber(ias) => {
-                    ias.issuer == tbs.issuer && ias.serial_number == tbs.serial_number
+                    ias.issuer == *tbs.issuer() && ias.serial_number == *tbs.serial_number()
                 }
                 SignerIdentifier::SubjectKeyIdentifier(ski) => {
                     use x509_cert::ext::pkix::SubjectKeyIdentifier;
-                    tbs.get::<SubjectKeyIdentifier>()
+                    tbs.get_extension::<SubjectKeyIdentifier>()
                         .ok()
                         .flatten()
                         .is_some_and(|(_, k)| k == *ski)
@@ -384,7 +400,7 @@ impl Sod {
                 OID_LDS_SECURITY_OBJECT,
                 "content type is not the LDS security object",
             ),
-            &ds.tbs_certificate.subject_public_key_info,
+            ds.tbs_certificate().subject_public_key_info(),
         )
     }
 
@@ -472,7 +488,7 @@ pub fn check_validity(
     now: SystemTime,
     which: &'static str,
 ) -> Result<(), PaError> {
-    let v = &cert.tbs_certificate.validity;
+    let v = &cert.tbs_certificate().validity();
     if now < v.not_before.to_system_time() {
         return Err(PaError::Validity {
             which,
@@ -490,21 +506,19 @@ pub fn check_validity(
 
 /// The country (C=) of a certificate's subject, upper-cased.
 pub fn subject_country(cert: &Certificate) -> Option<String> {
-    for rdn in cert.tbs_certificate.subject.0.iter() {
-        for atv in rdn.0.iter() {
-            if atv.oid == OID_COUNTRY {
-                let s = atv
-                    .value
-                    .decode_as::<der::asn1::PrintableStringRef<'_>>()
-                    .map(|s| s.as_str().to_string())
-                    .or_else(|_| {
-                        atv.value
-                            .decode_as::<der::asn1::Utf8StringRef<'_>>()
-                            .map(|s| s.as_str().to_string())
-                    })
-                    .ok()?;
-                return Some(s.to_ascii_uppercase());
-            }
+    for atv in cert.tbs_certificate().subject().iter() {
+        if atv.oid == OID_COUNTRY {
+            let s = atv
+                .value
+                .decode_as::<der::asn1::PrintableStringRef<'_>>()
+                .map(|s| s.as_str().to_string())
+                .or_else(|_| {
+                    atv.value
+                        .decode_as::<der::asn1::Utf8StringRef<'_>>()
+                        .map(|s| s.as_str().to_string())
+                })
+                .ok()?;
+            return Some(s.to_ascii_uppercase());
         }
     }
     None
@@ -676,10 +690,10 @@ impl TrustStore {
         let signer = self
             .cscas
             .iter()
-            .filter(|c| c.tbs_certificate.subject == crl.tbs_cert_list.issuer)
+            .filter(|c| *c.tbs_certificate().subject() == crl.tbs_cert_list.issuer)
             .find(|c| {
                 verify_signature(
-                    &c.tbs_certificate.subject_public_key_info,
+                    c.tbs_certificate().subject_public_key_info(),
                     &crl.signature_algorithm,
                     None,
                     &tbs,
@@ -690,8 +704,8 @@ impl TrustStore {
             .ok_or(PaError::Crl(
                 "signature does not verify with any trusted CSCA of the issuer's name".into(),
             ))?
-            .tbs_certificate
-            .subject_public_key_info
+            .tbs_certificate()
+            .subject_public_key_info()
             .clone();
         self.crls.push(TrustedCrl { crl, signer });
         Ok(())
@@ -745,7 +759,7 @@ impl TrustStore {
                 OID_CSCA_MASTER_LIST,
                 "content type is not id-icao-cscaMasterList",
             ),
-            &signer.tbs_certificate.subject_public_key_info,
+            signer.tbs_certificate().subject_public_key_info(),
         )
         .map_err(|e| PaError::MasterList(format!("signature: {e}")))?;
         self.find_issuer(signer).map_err(|_| {
@@ -818,26 +832,26 @@ impl TrustStore {
     /// matches are tried first; the signature is what decides.
     pub fn find_issuer(&self, ds: &Certificate) -> Result<&Certificate, PaError> {
         let tbs = ds
-            .tbs_certificate
+            .tbs_certificate()
             .to_der()
             .map_err(|e| PaError::Certificate(e.to_string()))?;
-        let sig = ds.signature.raw_bytes();
+        let sig = ds.signature().raw_bytes();
         let mut order: Vec<&Certificate> = self
             .cscas
             .iter()
-            .filter(|c| c.tbs_certificate.subject == ds.tbs_certificate.issuer)
+            .filter(|c| c.tbs_certificate().subject() == ds.tbs_certificate().issuer())
             .collect();
         order.extend(
             self.cscas
                 .iter()
-                .filter(|c| c.tbs_certificate.subject != ds.tbs_certificate.issuer),
+                .filter(|c| c.tbs_certificate().subject() != ds.tbs_certificate().issuer()),
         );
         order
             .into_iter()
             .find(|c| {
                 verify_signature(
-                    &c.tbs_certificate.subject_public_key_info,
-                    &ds.signature_algorithm,
+                    c.tbs_certificate().subject_public_key_info(),
+                    ds.signature_algorithm(),
                     None,
                     &tbs,
                     sig,
@@ -857,12 +871,14 @@ impl TrustStore {
         csca: &Certificate,
         now: SystemTime,
     ) -> Result<(), PaError> {
-        let key = &csca.tbs_certificate.subject_public_key_info;
-        let serial = &ds.tbs_certificate.serial_number;
+        let key = csca.tbs_certificate().subject_public_key_info();
+        let serial = ds.tbs_certificate().serial_number();
         let revoked = self
             .crls
             .iter()
-            .filter(|c| c.signer == *key && c.crl.tbs_cert_list.issuer == ds.tbs_certificate.issuer)
+            .filter(|c| {
+                c.signer == *key && c.crl.tbs_cert_list.issuer == *ds.tbs_certificate().issuer()
+            })
             .filter(|c| {
                 let t = &c.crl.tbs_cert_list;
                 t.this_update.to_system_time() <= now
@@ -891,14 +907,14 @@ fn signer_certificate<'a>(sd: &'a SignedData, si: &SignerInfo) -> Option<&'a Cer
         let CertificateChoices::Certificate(c) = c else {
             return None;
         };
-        let tbs = &c.tbs_certificate;
+        let tbs = &c.tbs_certificate();
         let matches = match &si.sid {
             SignerIdentifier::IssuerAndSerialNumber(ias) => {
-                ias.issuer == tbs.issuer && ias.serial_number == tbs.serial_number
+                ias.issuer == *tbs.issuer() && ias.serial_number == *tbs.serial_number()
             }
             SignerIdentifier::SubjectKeyIdentifier(ski) => {
                 use x509_cert::ext::pkix::SubjectKeyIdentifier;
-                tbs.get::<SubjectKeyIdentifier>()
+                tbs.get_extension::<SubjectKeyIdentifier>()
                     .ok()
                     .flatten()
                     .is_some_and(|(_, k)| k == *ski)
@@ -984,5 +1000,39 @@ mod tests {
                 .is_err()
         );
         assert!(TrustStore::new().add_bytes(&[0x30, 0x00]).is_err());
+    }
+
+    /// RSA-PSS parameters whose MGF1 hash differs from the message hash are refused as
+    /// unsupported (not reported as a bad signature, not verified with the wrong MGF).
+    #[test]
+    fn pss_with_another_mgf1_hash_is_unsupported() {
+        use rsa::pkcs1::RsaPssParams;
+        use rsa::pkcs8::{DecodePrivateKey, EncodePublicKey};
+        let pem = include_str!("../../../simulators/chip/testdata/rsa-ds.pem");
+        let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
+            .unwrap()
+            .to_public_key();
+        let spki = SubjectPublicKeyInfoOwned::from_der(key.to_public_key_der().unwrap().as_bytes())
+            .unwrap();
+        let alg = rsa::pss::get_default_pss_signature_algo_id::<sha2::Sha256>().unwrap();
+        let der = alg.parameters.as_ref().unwrap().to_der().unwrap();
+        let mut p = RsaPssParams::<der::Any>::from_der(&der).unwrap();
+        p.mask_gen.parameters = Some(spki::AlgorithmIdentifier {
+            oid: HashAlg::Sha1.oid(),
+            parameters: None,
+        });
+        let bad = AlgorithmIdentifierOwned {
+            oid: alg.oid,
+            parameters: Some(der::Any::from_der(&p.to_der().unwrap()).unwrap()),
+        };
+        assert!(matches!(
+            verify_signature(&spki, &bad, None, b"m", &[0; 256]),
+            Err(PaError::Unsupported(_))
+        ));
+        // The same parameters with MGF1-SHA-256 are verified (and this signature is bad).
+        assert_eq!(
+            verify_signature(&spki, &alg, None, b"m", &[0; 256]),
+            Err(PaError::SodSignature)
+        );
     }
 }

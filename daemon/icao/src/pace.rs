@@ -4,10 +4,11 @@
 //! derivation and the secure messaging session (AES: 16-byte SSC starting at zero;
 //! 3DES: 8-byte SSC).
 //!
-//! Curves: NIST P-256 (parameter id 12) and P-384 (15) through RustCrypto `p256`/`p384`.
-//! Brainpool curves (ids 13, 16) are recognised but refused: the RustCrypto generation
-//! used here (elliptic-curve 0.13) has no brainpool arithmetic. DH and Integrated
-//! Mapping / CAM are recognised and refused likewise.
+//! Curves: NIST P-256 (parameter id 12) and P-384 (15) through RustCrypto `p256`/`p384`,
+//! brainpoolP256r1 (13) and brainpoolP384r1 (16) through `bp256`/`bp384` (same
+//! `elliptic-curve` 0.14 generation). brainpoolP512r1 (17) is refused: no well-kept
+//! crate of this generation has its arithmetic. DH and Integrated Mapping / CAM are
+//! recognised and refused likewise.
 //!
 //! The card side ([`card`]) is used by the chip simulator; it shares every primitive.
 
@@ -89,26 +90,59 @@ impl Cipher {
     }
 }
 
+const OID_CURVE_P256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
+const OID_CURVE_P384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+const OID_CURVE_BP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.36.3.3.2.8.1.1.7");
+const OID_CURVE_BP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.36.3.3.2.8.1.1.11");
+
 /// Standardized domain parameters (Part 11, Table 12) this code can compute on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Curve {
     P256,
     P384,
+    BrainpoolP256r1,
+    BrainpoolP384r1,
 }
 
 impl Curve {
     pub fn from_parameter_id(id: u32) -> Option<Curve> {
         match id {
             12 => Some(Curve::P256),
+            13 => Some(Curve::BrainpoolP256r1),
             15 => Some(Curve::P384),
+            16 => Some(Curve::BrainpoolP384r1),
             _ => None,
         }
+    }
+
+    /// The named-curve OID (RFC 5480 / RFC 5639) of an EC key on this curve.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Curve::P256 => OID_CURVE_P256,
+            Curve::P384 => OID_CURVE_P384,
+            Curve::BrainpoolP256r1 => OID_CURVE_BP256R1,
+            Curve::BrainpoolP384r1 => OID_CURVE_BP384R1,
+        }
+    }
+
+    /// The curve of a named-curve OID, when this code can compute on it.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Curve> {
+        [
+            Curve::P256,
+            Curve::P384,
+            Curve::BrainpoolP256r1,
+            Curve::BrainpoolP384r1,
+        ]
+        .into_iter()
+        .find(|c| c.oid() == *oid)
     }
 
     pub fn parameter_id(self) -> u32 {
         match self {
             Curve::P256 => 12,
+            Curve::BrainpoolP256r1 => 13,
             Curve::P384 => 15,
+            Curve::BrainpoolP384r1 => 16,
         }
     }
 }
@@ -386,17 +420,18 @@ pub fn dynamic_data(bytes: &[u8], tag: u32, step: &'static str) -> Result<Vec<u8
         .ok_or(PaceError::Malformed(step))
 }
 
+/// The same Generic Mapping / ECDH steps for every curve crate of the RustCrypto
+/// generation in use (they share `elliptic-curve` 0.14's traits).
 macro_rules! curve_ops {
-    ($name:ident, $c:ident, $uint:ident, $len:expr) => {
+    ($name:ident, $c:path, $len:expr) => {
         mod $name {
             use super::PaceError;
-            use $c::elliptic_curve::Field;
-            use $c::elliptic_curve::bigint::$uint;
-            use $c::elliptic_curve::group::Group;
-            use $c::elliptic_curve::ops::Reduce;
-            use $c::elliptic_curve::point::AffineCoordinates;
-            use $c::elliptic_curve::sec1::{FromEncodedPoint, ToEncodedPoint};
-            use $c::{AffinePoint, EncodedPoint, FieldBytes, ProjectivePoint, Scalar};
+            use elliptic_curve::Field;
+            use elliptic_curve::group::Group;
+            use elliptic_curve::ops::Reduce;
+            use elliptic_curve::point::AffineCoordinates;
+            use elliptic_curve::sec1::{FromSec1Point, ToSec1Point};
+            use $c::{AffinePoint, FieldBytes, ProjectivePoint, Scalar, Sec1Point};
 
             pub const LEN: usize = $len;
 
@@ -406,15 +441,15 @@ macro_rules! curve_ops {
                 }
                 let mut fb = FieldBytes::default();
                 fb[LEN - b.len()..].copy_from_slice(b);
-                Ok(<Scalar as Reduce<$uint>>::reduce_bytes(&fb))
+                Ok(<Scalar as Reduce<FieldBytes>>::reduce(&fb))
             }
 
             pub fn point(b: &[u8]) -> Result<ProjectivePoint, PaceError> {
                 if b.len() != 1 + 2 * LEN || b.first() != Some(&0x04) {
                     return Err(PaceError::BadPoint);
                 }
-                let ep = EncodedPoint::from_bytes(b).map_err(|_| PaceError::BadPoint)?;
-                let a: Option<AffinePoint> = AffinePoint::from_encoded_point(&ep).into();
+                let ep = Sec1Point::from_bytes(b).map_err(|_| PaceError::BadPoint)?;
+                let a: Option<AffinePoint> = AffinePoint::from_sec1_point(&ep).into();
                 let p = ProjectivePoint::from(a.ok_or(PaceError::BadPoint)?);
                 if bool::from(p.is_identity()) {
                     return Err(PaceError::BadPoint);
@@ -426,12 +461,12 @@ macro_rules! curve_ops {
                 if bool::from(p.is_identity()) {
                     return Err(PaceError::BadPoint);
                 }
-                Ok(p.to_affine().to_encoded_point(false).as_bytes().to_vec())
+                Ok(p.to_affine().to_sec1_point(false).as_bytes().to_vec())
             }
 
             pub fn generator(g: Option<&[u8]>) -> Result<ProjectivePoint, PaceError> {
                 match g {
-                    None => Ok(ProjectivePoint::GENERATOR),
+                    None => Ok(ProjectivePoint::generator()),
                     Some(g) => point(g),
                 }
             }
@@ -445,7 +480,7 @@ macro_rules! curve_ops {
             }
 
             pub fn map(s: &[u8], h: &[u8]) -> Result<Vec<u8>, PaceError> {
-                encode(&(ProjectivePoint::GENERATOR * scalar(s)? + point(h)?))
+                encode(&(ProjectivePoint::generator() * scalar(s)? + point(h)?))
             }
 
             pub fn x(p: &[u8]) -> Result<Vec<u8>, PaceError> {
@@ -455,8 +490,22 @@ macro_rules! curve_ops {
     };
 }
 
-curve_ops!(ops_p256, p256, U256, 32);
-curve_ops!(ops_p384, p384, U384, 48);
+curve_ops!(ops_p256, p256, 32);
+curve_ops!(ops_p384, p384, 48);
+curve_ops!(ops_bp256, bp256::r1, 32);
+curve_ops!(ops_bp384, bp384::r1, 48);
+
+/// Dispatches one `curve_ops` function on the curve.
+macro_rules! on_curve {
+    ($curve:expr, $f:ident ( $($arg:expr),* )) => {
+        match $curve {
+            Curve::P256 => ops_p256::$f($($arg),*),
+            Curve::P384 => ops_p384::$f($($arg),*),
+            Curve::BrainpoolP256r1 => ops_bp256::$f($($arg),*),
+            Curve::BrainpoolP384r1 => ops_bp384::$f($($arg),*),
+        }
+    };
+}
 
 impl Curve {
     /// Length of a field element / scalar in bytes.
@@ -464,31 +513,24 @@ impl Curve {
         match self {
             Curve::P256 => ops_p256::LEN,
             Curve::P384 => ops_p384::LEN,
+            Curve::BrainpoolP256r1 => ops_bp256::LEN,
+            Curve::BrainpoolP384r1 => ops_bp384::LEN,
         }
     }
 
     /// `sk · P` (P defaults to the curve's generator), uncompressed.
     pub fn mul(self, sk: &[u8], p: Option<&[u8]>) -> Result<Vec<u8>, PaceError> {
-        match self {
-            Curve::P256 => ops_p256::mul(sk, p),
-            Curve::P384 => ops_p384::mul(sk, p),
-        }
+        on_curve!(self, mul(sk, p))
     }
 
     /// Generic Mapping: Ĝ = s·G + H.
     pub fn map(self, s: &[u8], h: &[u8]) -> Result<Vec<u8>, PaceError> {
-        match self {
-            Curve::P256 => ops_p256::map(s, h),
-            Curve::P384 => ops_p384::map(s, h),
-        }
+        on_curve!(self, map(s, h))
     }
 
     /// The x-coordinate of a point (the shared secret of ECDH).
     pub fn x(self, p: &[u8]) -> Result<Vec<u8>, PaceError> {
-        match self {
-            Curve::P256 => ops_p256::x(p),
-            Curve::P384 => ops_p384::x(p),
-        }
+        on_curve!(self, x(p))
     }
 
     /// Checks that `p` is a valid point of the curve (not the identity).
@@ -723,8 +765,9 @@ pub mod card {
 #[cfg(test)]
 mod tests {
     //! ICAO 9303 Part 11 Appendix G.1 (PACE ECDH Generic Mapping, AES-128,
-    //! brainpoolP256r1). Every value that does not need brainpool arithmetic is checked
-    //! bit-exactly; the curve steps run on P-256 in `p256_round_trip`.
+    //! brainpoolP256r1), every intermediate value bit-exactly: password key, nonce,
+    //! mapping keys, H, the mapped generator, the ephemeral key pairs, the shared
+    //! secret, session keys, tokens, and the terminal's whole APDU transcript.
     use super::*;
     use crate::crypto::{from_hex, to_hex};
 
@@ -741,6 +784,13 @@ mod tests {
     const PK_DH_IFD: &str = "042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB36462";
     const PK_DH_IC: &str = "049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB7764B22277A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F094";
     const SHARED: &str = "28768D20701247DAE81804C9E780EDE582A9996DB4A315020B2733197DB84925";
+    const SK_MAP_IFD: &str = "7F4EF07B9EA82FD78AD689B38D0BC78CF21F249D953BC46F4C6E19259C010F99";
+    const SK_MAP_IC: &str = "498FF49756F2DC1587840041839A85982BE7761D14715FB091EFA7BCE9058560";
+    const PK_MAP_IC: &str = "04824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C54";
+    const H_POINT: &str = "0460332EF2450B5D247EF6D3868397D398852ED6E8CAF6FFEEF6BF85CA57057FD50840CA7415BAF3E43BD414D35AA4608B93A2CAF3A4E3EA4E82C9C13D03EB7181";
+    const G_MAPPED: &str = "048CED63C91426D4F0EB1435E7CB1D74A46723A0AF21C89634F65A9AE87A9265E28C879506743F8611AC33645C5B985C80B5F09A0B83407C1B6A4D857AE76FE522";
+    const SK_DH_IFD: &str = "A73FB703AC1436A18E0CFA5ABB3F7BEC7A070E7A6788486BEE230C4A22762595";
+    const SK_DH_IC: &str = "107CF58696EF6155053340FD633392BA81909DF7B9706F226F32086C7AFF974A";
     const CARD_ACCESS: &str = "31143012060A04007F0007020204020202010202010D";
 
     fn info() -> PaceInfo {
@@ -756,12 +806,8 @@ mod tests {
             (i.agreement, i.mapping, i.cipher),
             (Agreement::Ecdh, Mapping::Generic, Cipher::Aes128)
         );
-        // brainpoolP256r1: recognised, refused (no arithmetic in this crate generation).
-        assert!(matches!(
-            i.supported_curve(),
-            Err(PaceError::Unsupported(_))
-        ));
-        assert!(choose(std::slice::from_ref(&i)).is_none());
+        assert_eq!(i.supported_curve(), Ok(Curve::BrainpoolP256r1));
+        assert_eq!(choose(std::slice::from_ref(&i)), Some(&i));
         assert_eq!(PaceInfo::to_card_access(&[i]).unwrap(), h(CARD_ACCESS));
     }
 
@@ -778,6 +824,130 @@ mod tests {
             to_hex(&encrypt_nonce(Cipher::Aes128, &k_pi, &h(S)).unwrap()),
             Z
         );
+    }
+
+    /// The curve steps of G.1 on brainpoolP256r1: both mapping key pairs, H (from
+    /// either side), the mapped generator, both ephemeral key pairs on it and the
+    /// shared secret (from either side).
+    #[test]
+    fn g1_mapping_and_key_agreement() {
+        let c = Curve::BrainpoolP256r1;
+        assert_eq!(to_hex(&c.mul(&h(SK_MAP_IFD), None).unwrap()), PK_MAP_IFD);
+        assert_eq!(to_hex(&c.mul(&h(SK_MAP_IC), None).unwrap()), PK_MAP_IC);
+        let h_ifd = c.mul(&h(SK_MAP_IFD), Some(&h(PK_MAP_IC))).unwrap();
+        assert_eq!(to_hex(&h_ifd), H_POINT);
+        let h_ic = c.mul(&h(SK_MAP_IC), Some(&h(PK_MAP_IFD))).unwrap();
+        assert_eq!(to_hex(&h_ic), H_POINT);
+        let g = c.map(&h(S), &h_ifd).unwrap();
+        assert_eq!(to_hex(&g), G_MAPPED);
+        assert_eq!(to_hex(&c.mul(&h(SK_DH_IFD), Some(&g)).unwrap()), PK_DH_IFD);
+        assert_eq!(to_hex(&c.mul(&h(SK_DH_IC), Some(&g)).unwrap()), PK_DH_IC);
+        let k_ifd = c.x(&c.mul(&h(SK_DH_IFD), Some(&h(PK_DH_IC))).unwrap());
+        assert_eq!(to_hex(&k_ifd.unwrap()), SHARED);
+        let k_ic = c.x(&c.mul(&h(SK_DH_IC), Some(&h(PK_DH_IFD))).unwrap());
+        assert_eq!(to_hex(&k_ic.unwrap()), SHARED);
+        // A point of another curve is refused.
+        assert!(c.check_point(&h(PK_MAP_IC)).is_ok());
+        assert!(Curve::P256.check_point(&h(PK_MAP_IC)).is_err());
+    }
+
+    /// The terminal side of G.1 end to end: with the worked example's keys as its
+    /// randomness, `perform` sends exactly the G.1 commands and accepts the chip's
+    /// G.1 answers (which it could not if any derived value were off).
+    #[test]
+    fn g1_terminal_transcript() {
+        let script: Vec<(String, String)> = vec![
+            (
+                "0022C1A40F800A04007F00070202040202830101".into(),
+                String::new(),
+            ),
+            ("10860000027C0000".into(), format!("7C1280 10{Z}")),
+            (
+                format!("10860000457C438141{PK_MAP_IFD}00"),
+                format!("7C438241{PK_MAP_IC}"),
+            ),
+            (
+                format!("10860000457C438341{PK_DH_IFD}00"),
+                format!("7C438441{PK_DH_IC}"),
+            ),
+            (
+                "008600000C7C0A8508C2B0BD78D94BA86600".into(),
+                "7C0A86083ABB9674BCE93C08".into(),
+            ),
+        ];
+        let mut step = 0usize;
+        let mut ex = |c: &Command| -> Result<Response, PaceError> {
+            let (want, answer) = script.get(step).expect("no command after the script");
+            step += 1;
+            assert_eq!(to_hex(&c.to_bytes().unwrap()), *want);
+            Ok(Response {
+                data: h(&answer.replace(' ', "")),
+                sw: SW_OK,
+            })
+        };
+        let mut keys = vec![h(SK_DH_IFD), h(SK_MAP_IFD)];
+        let mut rng = |b: &mut [u8]| b.copy_from_slice(&keys.pop().unwrap());
+        // G.1's MSE:Set AT carries no parameter id (tag 84).
+        let options = PaceOptions {
+            send_parameter_id: false,
+        };
+        let sm = perform(&info(), MRZ_INFO, options, &mut ex, &mut rng).unwrap();
+        assert_eq!(step, 5);
+        assert_eq!(sm.ssc(), &[0u8; 16]);
+    }
+
+    /// The card side of G.1: with the chip's worked-example keys it answers exactly
+    /// the G.1 responses and accepts the terminal's token.
+    #[test]
+    fn g1_card_side() {
+        let i = info();
+        let (st, out) = card::nonce(i.clone(), MRZ_INFO, h(S)).unwrap();
+        assert_eq!(to_hex(&out), format!("7C1280 10{Z}").replace(' ', ""));
+        let (st, out) = match st {
+            card::Step::Nonce { info, s } => card::map(
+                info,
+                &s,
+                &h(&format!("7C438141{PK_MAP_IFD}")),
+                &h(SK_MAP_IC),
+            )
+            .unwrap(),
+            _ => panic!("unexpected step"),
+        };
+        assert_eq!(to_hex(&out), format!("7C438241{PK_MAP_IC}"));
+        let (st, out) = match st {
+            card::Step::Mapped { info, g_hat } => {
+                assert_eq!(to_hex(&g_hat), G_MAPPED);
+                card::agree(
+                    info,
+                    &g_hat,
+                    &h(&format!("7C438341{PK_DH_IFD}")),
+                    &h(SK_DH_IC),
+                )
+                .unwrap()
+            }
+            _ => panic!("unexpected step"),
+        };
+        assert_eq!(to_hex(&out), format!("7C438441{PK_DH_IC}"));
+        match st {
+            card::Step::Agreed {
+                info,
+                shared,
+                pk_pcd,
+                pk_ic,
+            } => {
+                assert_eq!(to_hex(&shared), SHARED);
+                let (_, out) = card::authenticate(
+                    &info,
+                    &shared,
+                    &pk_pcd,
+                    &pk_ic,
+                    &h("7C0A8508C2B0BD78D94BA866"),
+                )
+                .unwrap();
+                assert_eq!(to_hex(&out), "7C0A86083ABB9674BCE93C08");
+            }
+            _ => panic!("unexpected step"),
+        }
     }
 
     #[test]
@@ -863,11 +1033,16 @@ mod tests {
         assert_eq!((oid, pwd), (i.oid, 1));
     }
 
-    /// A whole PACE-GM run between the terminal and the card side on P-256 and P-384,
-    /// for each cipher.
+    /// A whole PACE-GM run between the terminal and the card side on every supported
+    /// curve, for each cipher.
     #[test]
     fn round_trips() {
-        for curve in [Curve::P256, Curve::P384] {
+        for curve in [
+            Curve::P256,
+            Curve::P384,
+            Curve::BrainpoolP256r1,
+            Curve::BrainpoolP384r1,
+        ] {
             for cipher in [Cipher::Tdes, Cipher::Aes128, Cipher::Aes192, Cipher::Aes256] {
                 let info = PaceInfo::ecdh_gm(cipher, curve);
                 let ca = PaceInfo::to_card_access(std::slice::from_ref(&info)).unwrap();
@@ -950,6 +1125,16 @@ mod tests {
         assert!(Curve::P256.check_point(&[0x04; 65]).is_err());
         assert!(Curve::P256.check_point(&[0x00]).is_err());
         assert!(Curve::P256.mul(&[0; 32], None).is_err());
+        assert!(Curve::BrainpoolP384r1.check_point(&[0x04; 97]).is_err());
+        assert!(Curve::BrainpoolP256r1.mul(&[0; 32], None).is_err());
+        // brainpoolP512r1 (17): recognised as a PACEInfo, refused (no arithmetic).
+        assert_eq!(Curve::from_parameter_id(17), None);
+        let mut bp512 = PaceInfo::ecdh_gm(Cipher::Aes256, Curve::P256);
+        bp512.parameter_id = Some(17);
+        assert!(matches!(
+            bp512.supported_curve(),
+            Err(PaceError::Unsupported(_))
+        ));
         assert!(dynamic_data(&[0x7C, 0x05, 0x80], 0x80, "x").is_err());
         assert!(card::parse_set_at(&[0x80, 0x01]).is_err());
     }

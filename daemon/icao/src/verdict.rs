@@ -1,12 +1,13 @@
 //! The document verdict and the inspection sequence (Part 11, App. J.1 order):
-//! chip access (PACE, else BAC) → read EF.COM, DG1, DG2, EF.SOD, DG14/DG15 (when
+//! chip access (PACE, else BAC) → read EF.COM, DG1, DG2, DG11/DG12 (when EF.COM
+//! lists them), EF.SOD, DG14/DG15 (when
 //! EF.COM or the SOD lists them) → Passive Authentication → Chip Authentication
 //! (DG14) and Active Authentication (DG15), each only with a PA-verified key. Data
 //! groups are handed out only inside a verdict whose checks all passed.
 
 use crate::auth;
 use crate::bac::{self, BacKeys};
-use crate::lds::{self, Dg1, Dg2, EfCom, RawDataGroup};
+use crate::lds::{self, Dg1, Dg2, Dg11, Dg12, EfCom, RawDataGroup};
 use crate::mrz::{self, Mrz};
 use crate::pa::{self, PaError, Sod, TrustStore};
 use crate::pace::{self, PaceOptions};
@@ -117,6 +118,10 @@ pub struct VerifiedDocument {
     pub ef_com: EfCom,
     pub dg1: Dg1,
     pub dg2: Option<Dg2>,
+    /// DG11 (additional personal details), when EF.COM lists it.
+    pub dg11: Option<Dg11>,
+    /// DG12 (additional document details), when EF.COM lists it.
+    pub dg12: Option<Dg12>,
     /// Other data groups read and hash-verified (DG14, DG15), raw.
     pub others: Vec<RawDataGroup>,
 }
@@ -325,8 +330,7 @@ pub fn inspect_mrz_text<T: ChipTransport>(
 pub fn os_random(b: &mut [u8]) {
     // The OS RNG only fails without any entropy source; a zero nonce then
     // merely weakens freshness, it cannot make a bad chip pass.
-    use rand_core::RngCore;
-    let _ = rand_core::OsRng.try_fill_bytes(b);
+    let _ = getrandom::fill(b);
 }
 
 /// Full inspection with system randomness: chip access (PACE when EF.CardAccess
@@ -479,7 +483,9 @@ pub fn inspect_with<T: ChipTransport>(
     };
     let listed = ef_com.data_groups();
     let mut dgs: Vec<(u8, Vec<u8>)> = vec![(1, dg1_bytes)];
-    let wanted: Vec<u8> = if options.read_dg2 { vec![2] } else { vec![] };
+    let mut wanted: Vec<u8> = if options.read_dg2 { vec![2] } else { vec![] };
+    // DG11/DG12 are optional extras: read only when EF.COM lists them.
+    wanted.extend([11, 12]);
     for n in wanted.into_iter().filter(|n| listed.contains(n)) {
         match r.read_file(fid::dg(n)) {
             Ok(bytes) => dgs.push((n, bytes)),
@@ -521,12 +527,17 @@ pub fn inspect_with<T: ChipTransport>(
     // LDS structure (parsed, not yet trusted).
     let mut dg1 = None;
     let mut dg2 = None;
+    let mut dg11 = None;
+    let mut dg12 = None;
     let mut others = Vec::new();
     let mut lds_err = None;
     for (n, bytes) in &dgs {
         let res = match n {
             1 => lds::parse_dg1(bytes).map(|d| dg1 = Some(d)),
             2 => lds::parse_dg2(bytes).map(|d| dg2 = Some(d)),
+            // Same rule as every other group read: malformed means the LDS check fails.
+            11 => lds::parse_dg11(bytes).map(|d| dg11 = Some(d)),
+            12 => lds::parse_dg12(bytes).map(|d| dg12 = Some(d)),
             n => lds::parse_raw(*n, bytes).map(|d| others.push(d)),
         };
         if let Err(e) = res {
@@ -739,6 +750,8 @@ pub fn inspect_with<T: ChipTransport>(
         ef_com,
         dg1,
         dg2,
+        dg11,
+        dg12,
         others,
     });
     b.finish(r.apdus, data)

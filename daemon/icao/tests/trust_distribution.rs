@@ -242,9 +242,10 @@ fn tampered_master_list_is_a_load_error() {
     // well inside the encapsulated content.
     let csca_key = pki()
         .csca_cert
-        .tbs_certificate
-        .subject_public_key_info
-        .subject_public_key;
+        .tbs_certificate()
+        .subject_public_key_info()
+        .subject_public_key
+        .clone();
     let key = csca_key.raw_bytes();
     let at = ml
         .windows(key.len())

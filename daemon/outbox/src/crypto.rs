@@ -12,7 +12,7 @@
 //! Random nonces with one key are safe for about 2^32 messages (NIST SP 800-38D); a gate
 //! commits a few million records in its life.
 
-use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
+use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use uuid::Uuid;
 
@@ -25,6 +25,13 @@ pub(crate) const NONCE_LEN: usize = 12;
 const AAD_DOMAIN: &[u8] = b"torii-outbox record v1\0";
 const KEY_CHECK_AAD: &[u8] = b"torii-outbox key check v1\0";
 const KEY_CHECK_PLAINTEXT: &[u8] = b"torii-outbox";
+
+/// A fresh random 96-bit nonce from the operating system's CSPRNG.
+fn random_nonce() -> Result<Nonce<aes_gcm::aead::consts::U12>, getrandom::Error> {
+    let mut nonce = Nonce::default();
+    getrandom::fill(&mut nonce)?;
+    Ok(nonce)
+}
 
 /// The outbox's cipher (the expanded key; wiped on drop).
 pub(crate) struct RecordCipher {
@@ -40,7 +47,7 @@ pub(crate) struct Sealed {
 impl RecordCipher {
     pub fn new(key: &RecordKey) -> Self {
         RecordCipher {
-            aead: Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(key.bytes())),
+            aead: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*key.bytes())),
         }
     }
 
@@ -52,7 +59,7 @@ impl RecordCipher {
         payload: &[u8],
     ) -> Result<Sealed, OutboxError> {
         let aad = record_aad(record_id, created_at, outcome);
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = random_nonce().map_err(|_| OutboxError::Encrypt { len: payload.len() })?;
         let ciphertext = self
             .aead
             .encrypt(
@@ -84,7 +91,7 @@ impl RecordCipher {
         let aad = record_aad(record_id, created_at, outcome);
         self.aead
             .decrypt(
-                Nonce::from_slice(nonce),
+                &Nonce::try_from(nonce).map_err(|_| OutboxError::Decrypt { seq })?,
                 Payload {
                     msg: ciphertext,
                     aad: &aad,
@@ -96,7 +103,9 @@ impl RecordCipher {
     /// A value stored once in a new outbox so that opening it with another key fails at
     /// once, instead of on every record later.
     pub fn key_check(&self) -> Result<Vec<u8>, OutboxError> {
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let nonce = random_nonce().map_err(|_| OutboxError::Encrypt {
+            len: KEY_CHECK_PLAINTEXT.len(),
+        })?;
         let sealed = self
             .aead
             .encrypt(
@@ -119,9 +128,12 @@ impl RecordCipher {
             return false;
         }
         let (nonce, ciphertext) = stored.split_at(NONCE_LEN);
+        let Ok(nonce) = Nonce::try_from(nonce) else {
+            return false;
+        };
         self.aead
             .decrypt(
-                Nonce::from_slice(nonce),
+                &nonce,
                 Payload {
                     msg: ciphertext,
                     aad: KEY_CHECK_AAD,

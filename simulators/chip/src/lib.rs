@@ -20,6 +20,7 @@ use torii_icao::auth::{self, ChipAuthInfo, ChipAuthKey};
 use torii_icao::bac::{self, BacKeys};
 use torii_icao::crypto;
 use torii_icao::lds::build;
+use torii_icao::pa::HashAlg;
 use torii_icao::pace::{self, Cipher, Curve, PaceInfo};
 use torii_icao::reader::{AID_EMRTD, TransportError, fid};
 use torii_icao::sm::SecureMessaging;
@@ -61,6 +62,9 @@ pub enum Fault {
     SubstitutedDg15,
     /// EF.COM does not list DG14 (the SOD does): an attempt to skip CA.
     Dg14NotInEfCom,
+    /// The last byte of EF.SOD (inside the SignerInfo's signature value) is changed
+    /// after signing.
+    AlteredSodSignature,
     /// The SOD is signed by a DS certificate (same key) with serial
     /// `pki::REVOKED_DS_SERIAL`, which `TestPki::crl` revokes.
     RevokedDs,
@@ -78,11 +82,24 @@ pub struct ChipConfig {
     /// DG15 with an ECDSA P-256 Active Authentication key (the chip answers INTERNAL
     /// AUTHENTICATE).
     pub dg15: bool,
+    /// The DG15 key is RSA 1024 (ISO/IEC 9796-2 signatures) instead of ECDSA P-256.
+    pub aa_rsa: bool,
     /// DG14 with an ECDH P-256 Chip Authentication key (and the ActiveAuthenticationInfo
     /// when `dg15` is set).
     pub dg14: bool,
     /// The cipher of the ChipAuthenticationInfo in DG14.
     pub ca_cipher: Cipher,
+    /// The named curve of the DG14 Chip Authentication key.
+    pub ca_curve: Curve,
+    /// The PACE protocol EF.CardAccess offers: ECDH Generic Mapping with this cipher
+    /// on these standardized domain parameters.
+    pub pace_cipher: Cipher,
+    pub pace_curve: Curve,
+    /// DG11 (additional personal details) to carry, listed in EF.COM and signed in
+    /// the SOD like the other groups.
+    pub dg11: Option<torii_icao::lds::Dg11>,
+    /// DG12 (additional document details), likewise.
+    pub dg12: Option<torii_icao::lds::Dg12>,
     pub faults: Vec<Fault>,
 }
 
@@ -97,11 +114,26 @@ impl Default for ChipConfig {
             face_bytes: 20_000,
             face_record: None,
             dg15: false,
+            aa_rsa: false,
             dg14: false,
             ca_cipher: Cipher::Aes128,
+            ca_curve: Curve::P256,
+            pace_cipher: Cipher::Aes128,
+            pace_curve: Curve::P256,
+            dg11: None,
+            dg12: None,
             faults: Vec::new(),
         }
     }
+}
+
+/// The chip's Active Authentication key.
+#[derive(Clone)]
+enum AaSigner {
+    /// ECDSA P-256 (plain r‖s signatures).
+    Ecdsa(SigningKey),
+    /// RSA with ISO/IEC 9796-2 scheme 1 and SHA-1 (trailer BC), the classic AA.
+    Rsa(rsa::RsaPrivateKey),
 }
 
 #[derive(Clone)]
@@ -127,8 +159,8 @@ pub struct ChipSim {
     faults: Vec<Fault>,
     counter: u64,
     /// The private keys the chip computes CA (scalar) and AA with.
-    ca_key: Option<(Cipher, Vec<u8>)>,
-    aa_key: Option<SigningKey>,
+    ca_key: Option<(Cipher, Curve, Vec<u8>)>,
+    aa_key: Option<AaSigner>,
     /// CA protocol chosen by MSE:Set AT, waiting for GENERAL AUTHENTICATE.
     ca_selected: Option<Cipher>,
     /// The SM session CA established; it replaces the current one after the answer.
@@ -160,6 +192,23 @@ pub enum SimError {
     Pace(#[from] torii_icao::pace::PaceError),
     #[error("DG14/DG15: {0}")]
     Auth(#[from] torii_icao::auth::AuthError),
+}
+
+/// A deterministic P-256 key from a label: the chip's own CA and AA keys.
+fn chip_key(label: &str) -> Result<SigningKey, PkiError> {
+    SigningKey::from_slice(&Sha256::digest(label.as_bytes()))
+        .map_err(|e| PkiError::Key(e.to_string()))
+}
+
+/// The chip's Chip Authentication private key on `curve`, from a label (a hash of it,
+/// reduced modulo the order by the curve code; on P-256 the same key as before curves
+/// were configurable).
+fn ca_scalar(curve: Curve, label: &str) -> Vec<u8> {
+    if curve.field_len() == 48 {
+        sha2::Sha384::digest(label.as_bytes()).to_vec()
+    } else {
+        Sha256::digest(label.as_bytes()).to_vec()
+    }
 }
 
 /// A synthetic baseline JPEG-looking image of `n` bytes (SOI, APP0, filler, EOI).
@@ -203,24 +252,28 @@ impl ChipSim {
         let mut dgs = vec![(1u8, dg1), (2u8, dg2)];
         // Files as signed in the SOD, and substitutes the chip carries instead.
         let mut substitutes: Vec<(u8, Vec<u8>)> = Vec::new();
+        if let Some(d) = &config.dg11 {
+            tags.push(0x6B);
+            dgs.push((11, build::dg11(d)?));
+        }
+        if let Some(d) = &config.dg12 {
+            tags.push(0x6C);
+            dgs.push((12, build::dg12(d)?));
+        }
         let mut unsigned: Vec<u8> = Vec::new();
-        let clone_ca = pki::key_from_label("clone/ca")?;
-        let clone_aa = pki::key_from_label("clone/aa")?;
-        let genuine_ca = pki::key_from_label("ca")?;
-        let genuine_aa = pki::key_from_label("aa")?;
+        let clone_ca = ca_scalar(config.ca_curve, "clone/ca");
+        let clone_aa = chip_key("clone/aa")?;
+        let genuine_ca = ca_scalar(config.ca_curve, "ca");
+        let genuine_aa = chip_key("aa")?;
         let mut ca_key = None;
         let mut aa_key = None;
         if config.dg14 {
             let info = ChipAuthInfo::ecdh(config.ca_cipher, None);
-            let dg14_for = |k: &SigningKey| -> Result<Vec<u8>, SimError> {
-                let point = k
-                    .verifying_key()
-                    .to_encoded_point(false)
-                    .as_bytes()
-                    .to_vec();
+            let dg14_for = |k: &Vec<u8>| -> Result<Vec<u8>, SimError> {
+                let point = config.ca_curve.mul(k, None)?;
                 let key = ChipAuthKey {
                     key_id: None,
-                    curve: Curve::P256,
+                    curve: config.ca_curve,
                     point,
                 };
                 Ok(auth::build::dg14(Some((&info, &key)), config.dg15)?)
@@ -237,15 +290,30 @@ impl ChipSim {
             } else {
                 &genuine_ca
             };
-            ca_key = Some((config.ca_cipher, own.to_bytes().to_vec()));
+            ca_key = Some((config.ca_cipher, config.ca_curve, own.clone()));
             if !has(&Fault::Dg14NotInEfCom) {
                 tags.push(0x6E);
             }
         }
         if config.dg15 {
-            let dg15_for = |k: &SigningKey| -> Result<Vec<u8>, SimError> {
-                let spki = spki::SubjectPublicKeyInfoOwned::from_key(*k.verifying_key())
-                    .map_err(|e| PkiError::Key(e.to_string()))?;
+            let (genuine_aa, clone_aa) = if config.aa_rsa {
+                (
+                    AaSigner::Rsa(pki::rsa_test_key("aa")?),
+                    AaSigner::Rsa(pki::rsa_test_key("clone/aa")?),
+                )
+            } else {
+                (AaSigner::Ecdsa(genuine_aa), AaSigner::Ecdsa(clone_aa))
+            };
+            let dg15_for = |k: &AaSigner| -> Result<Vec<u8>, SimError> {
+                let spki = match k {
+                    AaSigner::Ecdsa(k) => {
+                        spki::SubjectPublicKeyInfoOwned::from_key(k.verifying_key())
+                    }
+                    AaSigner::Rsa(k) => {
+                        spki::SubjectPublicKeyInfoOwned::from_key(&k.to_public_key())
+                    }
+                }
+                .map_err(|e| PkiError::Key(e.to_string()))?;
                 Ok(auth::build::dg15(&spki)?)
             };
             dgs.push((15, dg15_for(&genuine_aa)?));
@@ -267,7 +335,7 @@ impl ChipSim {
         };
         let (mut csca_cert, mut csca_key) = (pki.csca_cert.clone(), pki.csca_key.clone());
         if has(&Fault::UnknownCsca) {
-            csca_key = pki::key_from_label("rogue/csca")?;
+            csca_key = pki::TestKey::from_label(csca_key.kind(), "rogue/csca")?;
             csca_cert = pki::csca_certificate(&csca_key, "UT", 2020, 2040)?;
         }
         let (from, to) = if has(&Fault::ExpiredDs) {
@@ -284,7 +352,7 @@ impl ChipSim {
                 pki.ds_cert.clone()
             };
         let signer = if has(&Fault::WrongDs) {
-            pki::key_from_label("rogue/ds")?
+            pki::TestKey::from_label(pki.ds_key.kind(), "rogue/ds")?
         } else {
             pki.ds_key.clone()
         };
@@ -293,7 +361,12 @@ impl ChipSim {
             .filter(|(n, _)| !unsigned.contains(n))
             .cloned()
             .collect();
-        let sod = pki::sign_sod(&signed, &ds_cert, &signer)?;
+        let mut sod = pki::sign_sod(&signed, &ds_cert, &signer)?;
+        if has(&Fault::AlteredSodSignature)
+            && let Some(last) = sod.last_mut()
+        {
+            *last ^= 0x01;
+        }
         for (n, b) in substitutes {
             if let Some((_, file)) = dgs.iter_mut().find(|(m, _)| *m == n) {
                 *file = b;
@@ -314,7 +387,8 @@ impl ChipSim {
             files.insert(fid::dg(n), b);
         }
         files.insert(fid::EF_SOD, sod);
-        let pace = (!has(&Fault::BacOnly)).then(|| PaceInfo::ecdh_gm(Cipher::Aes128, Curve::P256));
+        let pace = (!has(&Fault::BacOnly))
+            .then(|| PaceInfo::ecdh_gm(config.pace_cipher, config.pace_curve));
         if let Some(info) = &pace {
             files.insert(
                 fid::EF_CARD_ACCESS,
@@ -395,7 +469,9 @@ impl ChipSim {
             State::Pace(step) => step,
             _ => return Self::sw(0x6985),
         };
-        let curve = Curve::P256;
+        let Ok(curve) = info.supported_curve() else {
+            return Self::sw(0x6A80);
+        };
         use pace::card::Step;
         let result = match step {
             Step::Start { info } => {
@@ -485,11 +561,26 @@ impl ChipSim {
                 if c.data.len() != 8 {
                     return Self::sw(0x6700);
                 }
-                let sig: p256::ecdsa::Signature = key.sign(&c.data);
-                Self::data(sig.to_bytes().to_vec())
+                match key {
+                    AaSigner::Ecdsa(key) => {
+                        let sig: p256::ecdsa::Signature = key.sign(&c.data);
+                        Self::data(sig.to_bytes().to_vec())
+                    }
+                    AaSigner::Rsa(key) => {
+                        let key = key.clone();
+                        let mut nonce = |b: &mut [u8]| {
+                            let r = self.random_vec(b.len());
+                            b.copy_from_slice(&r);
+                        };
+                        match auth::iso9796_2::sign(&key, HashAlg::Sha1, &c.data, &mut nonce) {
+                            Ok(sig) => Self::data(sig),
+                            Err(_) => Self::sw(0x6F00),
+                        }
+                    }
+                }
             }
             (0x22, 0xA4) => {
-                let Some((cipher, _)) = &self.ca_key else {
+                let Some((cipher, _, _)) = &self.ca_key else {
                     return Self::sw(0x6A80);
                 };
                 let want = ChipAuthInfo::ecdh(*cipher, None).oid;
@@ -504,7 +595,7 @@ impl ChipSim {
                 Self::sw(0x9000)
             }
             (0x86, _) | (0x22, 0xA6) => {
-                let Some((cipher, sk)) = self.ca_key.clone() else {
+                let Some((cipher, curve, sk)) = self.ca_key.clone() else {
                     return Self::sw(0x6A80);
                 };
                 let pk = if c.ins == 0x86 {
@@ -518,7 +609,7 @@ impl ChipSim {
                 let Ok(pk) = pk else {
                     return Self::sw(0x6A80);
                 };
-                match auth::card::key_agreement(cipher, Curve::P256, &sk, &pk) {
+                match auth::card::key_agreement(cipher, curve, &sk, &pk) {
                     Ok(sm) => {
                         self.next_sm = Some(sm);
                         if c.ins == 0x86 {

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hmac::Mac as _;
+use hmac::{KeyInit as _, Mac as _};
 use sha2::Digest as _;
 use torii_audit::{AuditEvent, AuditKey, AuditKind, AuditLog, head_path};
 

@@ -7,6 +7,11 @@
 //! - [`calibration`]: raw scores → false match rates; thresholds set as a target FMR.
 //! - [`policy`]: the two-finger verification policy of the Trusted Traveler Program.
 //! - [`synth`]: deterministic synthetic genuine/impostor data for evaluation.
+//! - [`iso19794_4`]: strict reader and writer of ISO/IEC 19794-4:2005 finger image
+//!   records, decoded to 8-bit grayscale.
+//! - [`extract`]: the built-in minutiae extractor (image → ISO/IEC 19794-2), and
+//!   [`extract::probe_template`], what the daemon's verifier uses for image-only captures.
+//! - [`synth_image`]: deterministic synthetic finger images with ground-truth minutiae.
 //! - [`builtin`]: this matcher behind the SDK's matcher plugin class ([`builtin::builtin`],
 //!   [`builtin::verify_with`]).
 //!
@@ -15,11 +20,14 @@
 pub mod ansi378;
 pub mod builtin;
 pub mod calibration;
+pub mod extract;
 pub mod iso19794_2;
+pub mod iso19794_4;
 pub mod matcher;
 pub mod policy;
 pub mod record;
 pub mod synth;
+pub mod synth_image;
 
 pub use calibration::{Threshold, calibrated_score};
 pub use matcher::{PreparedTemplate, TemplateError, compare};

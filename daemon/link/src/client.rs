@@ -359,10 +359,7 @@ impl CentralClient {
         path_and_query: &str,
     ) -> Result<T, LinkError> {
         let (status, body) = self.request(Method::GET, path_and_query, None).await?;
-        if status != StatusCode::OK {
-            return Err(http_error(status, &body));
-        }
-        parse_json(&body)
+        json_answer(status, &body)
     }
 
     /// POST `body` as JSON, expecting 200 with `T`.
@@ -372,10 +369,7 @@ impl CentralClient {
         body: &B,
     ) -> Result<T, LinkError> {
         let (status, answer) = self.post_raw(path, body).await?;
-        if status != StatusCode::OK {
-            return Err(http_error(status, &answer));
-        }
-        parse_json(&answer)
+        json_answer(status, &answer)
     }
 
     async fn post_raw<B: Serialize>(
@@ -484,14 +478,7 @@ enum Failed {
 impl Central for CentralClient {
     async fn post_records(&self, batch: &RecordBatch) -> Result<PostOutcome, LinkError> {
         let (status, body) = self.post_raw("/v1/records", batch).await?;
-        match status {
-            StatusCode::OK => parse_json(&body).map(PostOutcome::Acknowledged),
-            StatusCode::CONFLICT => match serde_json::from_slice::<OutOfOrder>(&body) {
-                Ok(out_of_order) => Ok(PostOutcome::OutOfOrder(out_of_order)),
-                Err(_) => Err(http_error(status, &body)),
-            },
-            _ => Err(http_error(status, &body)),
-        }
+        records_answer(status, &body)
     }
 
     async fn registry_changes(&self, after: u64, limit: usize) -> Result<RegistryPage, LinkError> {
@@ -503,6 +490,28 @@ impl Central for CentralClient {
         self.get_json(&format!("/v1/revocations?after={after}&limit={limit}"))
             .await
     }
+}
+
+/// How the client reads central's answer to `POST /v1/records` (also the entry point of
+/// the `central_answers` fuzz target, daemon/link/fuzz).
+pub fn records_answer(status: StatusCode, body: &[u8]) -> Result<PostOutcome, LinkError> {
+    match status {
+        StatusCode::OK => parse_json(body).map(PostOutcome::Acknowledged),
+        StatusCode::CONFLICT => match serde_json::from_slice::<OutOfOrder>(body) {
+            Ok(out_of_order) => Ok(PostOutcome::OutOfOrder(out_of_order)),
+            Err(_) => Err(http_error(status, body)),
+        },
+        _ => Err(http_error(status, body)),
+    }
+}
+
+/// How the client reads an answer that must be 200 with `T` (the registry and
+/// revocation pages among them).
+pub fn json_answer<T: DeserializeOwned>(status: StatusCode, body: &[u8]) -> Result<T, LinkError> {
+    if status != StatusCode::OK {
+        return Err(http_error(status, body));
+    }
+    parse_json(body)
 }
 
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, LinkError> {

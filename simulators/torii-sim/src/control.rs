@@ -95,6 +95,10 @@ pub enum Action {
         #[arg(value_parser = parse_on_off, value_name = "on|off", action = clap::ArgAction::Set)]
         active: bool,
     },
+    /// DOOR (entry or exit) jams in STATE (open or closed) once it is there: commands
+    /// are answered but do not move it, its position reports the truth; `none` frees it
+    /// (so does reset).
+    DoorStuck { door: String, state: String },
     /// Every call of DEVICE is answered MS milliseconds later, until cleared.
     Delay { device: String, ms: u64 },
     /// A clean gate for the next traveler: every fault cleared, passport, cards,
@@ -212,6 +216,28 @@ pub(crate) fn act(shared: &Shared, action: Action) -> Result<Value, ActionError>
             shared.link(class).set_delay(ms);
             Ok(json!({ "device": class.name(), "delay_ms": ms }))
         }
+        A::DoorStuck { door, state } => {
+            let door = match door.as_str() {
+                "entry" => torii_sdk::model::Door::Entry,
+                "exit" => torii_sdk::model::Door::Exit,
+                other => {
+                    return Err(ActionError::BadRequest(format!(
+                        "unknown door {other:?} (expected entry or exit)"
+                    )));
+                }
+            };
+            let state = match state.as_str() {
+                "open" => Some(torii_sdk::model::DoorState::Open),
+                "closed" => Some(torii_sdk::model::DoorState::Closed),
+                "none" => None,
+                other => {
+                    return Err(ActionError::BadRequest(format!(
+                        "unknown door state {other:?} (expected open, closed or none)"
+                    )));
+                }
+            };
+            lane_controller::door_stuck(shared, door, state)
+        }
         A::Reset => Ok(reset(shared)),
         A::Clear { device: name } => {
             let classes = if name == "all" {
@@ -239,6 +265,9 @@ fn reset(shared: &Shared) -> Value {
     let _ = fingerprint_sensor::lift_fingers(shared);
     let _ = camera::leave_camera(shared);
     let _ = lane_controller::fire_alarm(shared, false);
+    for door in [torii_sdk::model::Door::Entry, torii_sdk::model::Door::Exit] {
+        let _ = lane_controller::door_stuck(shared, door, None);
+    }
     lane_controller::empty_zones(shared);
     for card in shared.world().cards.values_mut() {
         card.retained = false;

@@ -13,6 +13,13 @@
 //! moves the person in the lane through the open exit door (exit zone, then gone) and
 //! the exit door closes behind them; `second-person` puts one more person in the lane
 //! (tailgating). The fire alarm only reports: doors stay as commanded.
+//!
+//! Technician fault (`door-stuck DOOR STATE`): the door jams `open` or `closed` — at
+//! once if it is there, else as soon as a command brings it there (a door "stuck open"
+//! opens, then fails to close). A command away from the jammed position is still
+//! answered `Done` (the controller took it; the motor could not move the leaf) and the
+//! door keeps its position, which `GetDoor` and the `DoorState` event report — what a
+//! real controller's position sensors would say. `none` (or a reset) frees it.
 
 use super::{Shared, World};
 use crate::control::ActionError;
@@ -35,6 +42,9 @@ pub struct State {
     pub light: Light,
     /// People who left through the exit door.
     pub passed: u32,
+    /// A door jammed in this position (`door-stuck`): commands do not move it.
+    pub entry_stuck: Option<DoorState>,
+    pub exit_stuck: Option<DoorState>,
 }
 
 impl Default for State {
@@ -48,6 +58,8 @@ impl Default for State {
             fire_alarm: false,
             light: Light::Off,
             passed: 0,
+            entry_stuck: None,
+            exit_stuck: None,
         }
     }
 }
@@ -57,6 +69,13 @@ impl State {
         match door {
             Door::Entry => &mut self.entry_door,
             Door::Exit => &mut self.exit_door,
+        }
+    }
+
+    fn stuck(&self, door: Door) -> Option<DoorState> {
+        match door {
+            Door::Entry => self.entry_stuck,
+            Door::Exit => self.exit_stuck,
         }
     }
 
@@ -107,10 +126,15 @@ pub(crate) async fn call(shared: &Shared, request: Request) -> Result<Response, 
         let s = &mut world.lane_controller;
         match request {
             Request::SetDoor { door, command } => {
-                let state = match command {
+                let commanded = match command {
                     DoorCommand::Open | DoorCommand::Free => DoorState::Open,
                     DoorCommand::Close => DoorState::Closed,
                     DoorCommand::Lock => DoorState::Locked,
+                };
+                let current = *s.door_mut(door);
+                let state = match s.stuck(door) {
+                    Some(jam) if closed(jam) == closed(current) => current,
+                    _ => commanded,
                 };
                 *s.door_mut(door) = state;
                 shared.emit(CLASS, Event::DoorState { door, state });
@@ -148,6 +172,33 @@ fn lane_json(s: &State) -> Value {
         "entry_zone": s.entry_zone, "lane_zone": s.lane_zone, "exit_zone": s.exit_zone,
         "entry_door": s.entry_door, "exit_door": s.exit_door, "passed": s.passed,
     })
+}
+
+/// Closed and locked are one position for a jam (the leaf is shut).
+fn closed(state: DoorState) -> bool {
+    matches!(state, DoorState::Closed | DoorState::Locked)
+}
+
+/// A technician's fault: `door` jams in `state` (`Some(Open)` or `Some(Closed)`) once
+/// it is there and stays there whatever it is commanded, or is freed (`None`, keeping
+/// its position until the next command).
+pub(crate) fn door_stuck(
+    shared: &Shared,
+    door: Door,
+    state: Option<DoorState>,
+) -> Result<Value, ActionError> {
+    let result = {
+        let mut world = shared.world();
+        let s = &mut world.lane_controller;
+        match door {
+            Door::Entry => s.entry_stuck = state,
+            Door::Exit => s.exit_stuck = state,
+        }
+        lane_json(s)
+    };
+    shared.notify();
+    tracing::warn!(?door, ?state, "door stuck");
+    Ok(result)
 }
 
 /// A person comes to the gate: into the lane if the entry door is open, else they wait
@@ -189,14 +240,16 @@ pub(crate) fn walk_through(shared: &Shared) -> Result<Value, ActionError> {
         set_count(shared, s, Zone::Lane, n);
         let n = s.exit_zone + 1;
         set_count(shared, s, Zone::Exit, n);
-        s.exit_door = DoorState::Closed;
-        shared.emit(
-            CLASS,
-            Event::DoorState {
-                door: Door::Exit,
-                state: DoorState::Closed,
-            },
-        );
+        if s.exit_stuck != Some(DoorState::Open) {
+            s.exit_door = DoorState::Closed;
+            shared.emit(
+                CLASS,
+                Event::DoorState {
+                    door: Door::Exit,
+                    state: DoorState::Closed,
+                },
+            );
+        }
         let n = s.exit_zone - 1;
         set_count(shared, s, Zone::Exit, n);
         s.passed += 1;

@@ -72,6 +72,8 @@ kinds! {
     ConfigLoaded => "config-loaded",
     /// The configuration was reloaded while running.
     ConfigReloaded => "config-reloaded",
+    /// A reload was asked for but the files do not validate: nothing changed.
+    ConfigReloadRefused => "config-reload-refused",
     /// A TLS or signing certificate (or trust store) was reloaded.
     CertificateReloaded => "certificate-reloaded",
     /// One record was acknowledged by central.

@@ -8,6 +8,10 @@
 //! registration carries only a `holder_key`, a hash of the holder's MRZ identity, which
 //! lets the gate tell a renewed passport from an unregistered one.
 //!
+//! Sealed at rest ([`seal`]): passport and card numbers, the holder key, the ED card and
+//! the fingerprint templates are stored only encrypted, and rows are found by keyed
+//! lookup tags, so the database file alone tells nobody who is registered.
+//!
 //! Deleted rows are overwritten (`secure_delete`), and the write-ahead log is truncated
 //! after an erasure, so a deregistered person's data does not linger in the files.
 
@@ -20,11 +24,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::Date;
 use torii_sdk::model::FingerPosition;
+use zeroize::Zeroizing;
 
 use crate::edcard::EdCard;
 
+mod seal;
 mod sync;
 
+use seal::TagOf;
+pub use seal::{RegistryKey, SealError};
 pub use sync::{
     AppliedChanges, AppliedRevocations, PageBounds, SyncChange, SyncRevocation, SyncState,
 };
@@ -147,6 +155,14 @@ pub enum RegistryError {
     Corrupt(&'static str),
     #[error("registry import: {0}")]
     Import(String),
+    /// The database was sealed with another key (a replaced `outbox.key_file`).
+    #[error(
+        "the registry database was sealed with another key: remove it (it is rebuilt from \
+         central's feed and registry.import) or restore the key"
+    )]
+    WrongKey,
+    #[error("registry sealing: {0}")]
+    Seal(#[from] SealError),
     /// A synced page was refused because of one change (named by its feed `seq`); nothing
     /// of the page was applied.
     #[error("registry sync: change {seq} refused: {problem}")]
@@ -166,42 +182,51 @@ impl RegistryError {
     }
 }
 
-/// The SQLite store.
+/// The SQLite store. Identifying values are sealed and rows found by keyed lookup tags
+/// ([`seal`]); the key is not in the database.
 pub struct RegistryStore {
     conn: Mutex<Connection>,
+    key: RegistryKey,
 }
 
-const SCHEMA_VERSION: i32 = 2;
+/// Version 3 seals the registry at rest (version 2 added the sync state, version 1 was
+/// the first); older databases are migrated in place when opened.
+const SCHEMA_VERSION: i32 = 3;
 
+/// Lookup tags (HMAC-SHA256) instead of passport, card and holder values; everything
+/// that names a person in `sealed` (AES-256-GCM, bound to the row's passport tag).
 const SCHEMA: &str = "
 CREATE TABLE registration (
-    passport_number  TEXT NOT NULL,
-    nationality      TEXT NOT NULL CHECK (length(nationality) = 3),
-    holder_key       TEXT NOT NULL,
-    card_number      TEXT NOT NULL UNIQUE,
+    passport_tag     BLOB NOT NULL PRIMARY KEY,
+    holder_tag       BLOB NOT NULL,
+    card_tag         BLOB NOT NULL UNIQUE,
     card_issued      TEXT NOT NULL,
     card_valid_until TEXT NOT NULL,
     status           TEXT NOT NULL CHECK (status IN
                         ('active', 'revoked', 'passport-reported-lost', 'changed-to-resident')),
     records_on_card  INTEGER NOT NULL DEFAULT 0 CHECK (records_on_card BETWEEN 0 AND 15),
-    ed_card          TEXT,
-    PRIMARY KEY (passport_number, nationality)
+    sealed           BLOB NOT NULL
 );
-CREATE INDEX registration_holder ON registration (holder_key);
+CREATE INDEX registration_holder ON registration (holder_tag);
 CREATE TABLE enrolled_finger (
-    passport_number TEXT NOT NULL,
-    nationality     TEXT NOT NULL,
-    position        INTEGER NOT NULL CHECK (position BETWEEN 1 AND 10),
-    template        BLOB NOT NULL,
-    PRIMARY KEY (passport_number, nationality, position),
-    FOREIGN KEY (passport_number, nationality)
-        REFERENCES registration (passport_number, nationality) ON DELETE CASCADE
+    passport_tag BLOB NOT NULL REFERENCES registration (passport_tag) ON DELETE CASCADE,
+    position     INTEGER NOT NULL CHECK (position BETWEEN 1 AND 10),
+    template     BLOB NOT NULL,
+    PRIMARY KEY (passport_tag, position)
+);
+CREATE TABLE pending_revocation (
+    passport_tag BLOB NOT NULL PRIMARY KEY,
+    status       TEXT NOT NULL CHECK (status IN
+                    ('revoked', 'passport-reported-lost', 'changed-to-resident'))
+);
+CREATE TABLE registry_key (
+    id        INTEGER PRIMARY KEY CHECK (id = 1),
+    key_check BLOB NOT NULL
 );
 ";
 
-/// Version 2: where the central link's feeds stand (one row), and revocations that
-/// arrived before their registration (applied when it arrives).
-const SYNC_SCHEMA: &str = "
+/// Where the central link's feeds stand (one row), since version 2.
+const SYNC_STATE_SCHEMA: &str = "
 CREATE TABLE sync_state (
     id                   INTEGER PRIMARY KEY CHECK (id = 1),
     registry_cursor      INTEGER NOT NULL DEFAULT 0 CHECK (registry_cursor >= 0),
@@ -210,46 +235,83 @@ CREATE TABLE sync_state (
     last_revocation_sync INTEGER
 );
 INSERT INTO sync_state (id) VALUES (1);
-CREATE TABLE pending_revocation (
-    passport_number TEXT NOT NULL,
-    nationality     TEXT NOT NULL,
-    status          TEXT NOT NULL CHECK (status IN
-                        ('revoked', 'passport-reported-lost', 'changed-to-resident')),
-    PRIMARY KEY (passport_number, nationality)
-);
 ";
 
+/// The identifying part of a registration, sealed in `registration.sealed`.
+#[derive(Serialize, Deserialize)]
+struct Identity {
+    passport_number: String,
+    nationality: String,
+    holder_key: String,
+    card_number: String,
+    ed_card: Option<EdCard>,
+}
+
+fn registration_context(passport_tag: &[u8]) -> Vec<u8> {
+    [b"torii registration v3\0".as_slice(), passport_tag].concat()
+}
+
+fn finger_context(passport_tag: &[u8], position: u32) -> Vec<u8> {
+    [
+        b"torii finger v3\0".as_slice(),
+        passport_tag,
+        &position.to_be_bytes(),
+    ]
+    .concat()
+}
+
 impl RegistryStore {
-    pub fn open(path: &Path) -> Result<Self, RegistryError> {
-        Self::init(Connection::open(path)?)
+    /// Opens (creating or migrating) the registry at `path`, sealed with `key`. A
+    /// database sealed with another key is refused ([`RegistryError::WrongKey`]).
+    pub fn open(path: &Path, key: RegistryKey) -> Result<Self, RegistryError> {
+        Self::init(Connection::open(path)?, key)
     }
 
+    /// A registry that lives as long as the process (tests, benchmarks).
     pub fn open_in_memory() -> Result<Self, RegistryError> {
-        Self::init(Connection::open_in_memory()?)
+        Self::init(Connection::open_in_memory()?, RegistryKey::random())
     }
 
-    fn init(conn: Connection) -> Result<Self, RegistryError> {
+    fn init(mut conn: Connection, key: RegistryKey) -> Result<Self, RegistryError> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         // Erased registrations are overwritten, not just unlinked.
         conn.pragma_update(None, "secure_delete", true)?;
         let version: i32 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        if version == 0 {
-            conn.execute_batch(&format!(
-                "BEGIN; {SCHEMA} {SYNC_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))?;
-        } else if version == 1 {
-            conn.execute_batch(&format!(
-                "BEGIN; {SYNC_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))?;
-        } else if version != SCHEMA_VERSION {
-            return Err(RegistryError::Import(format!(
-                "registry schema version {version} is not {SCHEMA_VERSION}: upgrade or remove the database"
-            )));
+        match version {
+            0 => conn.execute_batch(&format!(
+                "BEGIN; {SCHEMA} {SYNC_STATE_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))?,
+            1 | 2 => legacy::migrate(&mut conn, &key, version)?,
+            SCHEMA_VERSION => {}
+            _ => {
+                return Err(RegistryError::Import(format!(
+                    "registry schema version {version} is newer than {SCHEMA_VERSION}: \
+                     upgrade toriid or remove the database"
+                )));
+            }
+        }
+        let stored: Option<Vec<u8>> = conn
+            .query_row(
+                "SELECT key_check FROM registry_key WHERE id = 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        match stored {
+            Some(check) if !key.verifies(&check) => return Err(RegistryError::WrongKey),
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO registry_key (id, key_check) VALUES (1, ?1)",
+                    params![key.key_check()?],
+                )?;
+            }
         }
         Ok(RegistryStore {
             conn: Mutex::new(conn),
+            key,
         })
     }
 
@@ -262,7 +324,7 @@ impl RegistryStore {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         for r in registrations {
-            replace_registration(&tx, r)?;
+            replace_registration(&tx, &self.key, r)?;
         }
         tx.commit()?;
         Ok(registrations.len())
@@ -273,8 +335,9 @@ impl RegistryStore {
     pub fn erase(&self, passport_number: &str, nationality: &str) -> Result<bool, RegistryError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        let erased = erase_registration(&tx, passport_number, nationality)?;
-        sync::forget_pending_revocation(&tx, passport_number, nationality)?;
+        let tag = self.key.passport_tag(passport_number, nationality);
+        let erased = erase_registration(&tx, &tag)?;
+        sync::forget_pending_revocation(&tx, &tag)?;
         tx.commit()?;
         if erased {
             truncate_wal(&conn);
@@ -288,114 +351,28 @@ impl RegistryStore {
         nationality: &str,
     ) -> Result<Option<Registration>, RegistryError> {
         let conn = self.conn();
-        Self::lookup_where(
-            &conn,
-            "passport_number = ?1 AND nationality = ?2",
-            params![passport_number, nationality],
-        )
-        .map(|mut found| found.pop())
+        let tag = self.key.passport_tag(passport_number, nationality);
+        read_where(&conn, &self.key, "passport_tag = ?1", params![tag]).map(|mut found| found.pop())
     }
 
     /// Registrations of the same person under another passport (a renewed passport).
     pub fn lookup_holder(&self, holder_key: &str) -> Result<Vec<Registration>, RegistryError> {
         let conn = self.conn();
-        Self::lookup_where(&conn, "holder_key = ?1", params![holder_key])
-    }
-
-    fn lookup_where(
-        conn: &Connection,
-        condition: &str,
-        args: impl rusqlite::Params,
-    ) -> Result<Vec<Registration>, RegistryError> {
-        let sql = format!(
-            "SELECT passport_number, nationality, holder_key, card_number, card_issued, card_valid_until,
-                    status, records_on_card, ed_card FROM registration WHERE {condition}"
-        );
-        let mut statement = conn.prepare(&sql)?;
-        let rows = statement.query_map(args, |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-                row.get::<_, String>(3)?,
-                row.get::<_, String>(4)?,
-                row.get::<_, String>(5)?,
-                row.get::<_, String>(6)?,
-                row.get::<_, u8>(7)?,
-                row.get::<_, Option<String>>(8)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (
-                passport_number,
-                nationality,
-                holder_key,
-                card_number,
-                issued,
-                valid_until,
-                status,
-                records,
-                ed_card,
-            ) = row?;
-            let date = |text: &str| {
-                Date::parse(
-                    text,
-                    time::macros::format_description!("[year]-[month]-[day]"),
-                )
-                .map_err(|_| RegistryError::Corrupt("date"))
-            };
-            let fingers = {
-                let mut statement = conn.prepare(
-                    "SELECT position, template FROM enrolled_finger
-                     WHERE passport_number = ?1 AND nationality = ?2 ORDER BY position",
-                )?;
-                let fingers = statement
-                    .query_map(params![passport_number, nationality], |row| {
-                        Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
-                    })?;
-                let mut list = Vec::new();
-                for finger in fingers {
-                    let (code, template) = finger?;
-                    let position = FingerPosition::from_code(code)
-                        .ok_or(RegistryError::Corrupt("finger position"))?;
-                    list.push(EnrolledFinger { position, template });
-                }
-                list
-            };
-            out.push(Registration {
-                card_issued: date(&issued)?,
-                card_valid_until: date(&valid_until)?,
-                status: RegistrationStatus::parse(&status)
-                    .ok_or(RegistryError::Corrupt("status"))?,
-                records_on_card: records,
-                ed_card: match ed_card {
-                    Some(json) => Some(
-                        serde_json::from_str(&json)
-                            .map_err(|_| RegistryError::Corrupt("ed_card"))?,
-                    ),
-                    None => None,
-                },
-                passport_number,
-                nationality,
-                holder_key,
-                card_number,
-                fingers,
-            });
-        }
-        Ok(out)
+        let tag = self.key.tag(TagOf::Holder, &[holder_key]);
+        read_where(&conn, &self.key, "holder_tag = ?1", params![tag])
     }
 
     /// One more landing record on the card's back; returns the new count.
     pub fn record_landing(&self, card_number: &str) -> Result<u8, RegistryError> {
         let conn = self.conn();
+        let tag = self.key.tag(TagOf::Card, &[card_number]);
         conn.execute(
-            "UPDATE registration SET records_on_card = min(records_on_card + 1, 15) WHERE card_number = ?1",
-            params![card_number],
+            "UPDATE registration SET records_on_card = min(records_on_card + 1, 15) WHERE card_tag = ?1",
+            params![tag],
         )?;
         conn.query_row(
-            "SELECT records_on_card FROM registration WHERE card_number = ?1",
-            params![card_number],
+            "SELECT records_on_card FROM registration WHERE card_tag = ?1",
+            params![tag],
             |row| row.get(0),
         )
         .optional()?
@@ -411,57 +388,142 @@ impl RegistryStore {
     }
 }
 
-/// Replaces (or adds) one registration with its fingers and ED card.
-fn replace_registration(conn: &Connection, r: &Registration) -> Result<(), RegistryError> {
-    erase_registration(conn, &r.passport_number, &r.nationality)?;
-    let ed_card = match &r.ed_card {
-        Some(card) => {
-            Some(serde_json::to_string(card).map_err(|e| RegistryError::Import(e.to_string()))?)
+impl RegistryKey {
+    fn passport_tag(&self, passport_number: &str, nationality: &str) -> Vec<u8> {
+        self.tag(TagOf::Passport, &[nationality, passport_number])
+    }
+}
+
+fn parse_date(text: &str) -> Result<Date, RegistryError> {
+    Date::parse(
+        text,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .map_err(|_| RegistryError::Corrupt("date"))
+}
+
+/// The registrations whose row matches `condition`, opened.
+fn read_where(
+    conn: &Connection,
+    key: &RegistryKey,
+    condition: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<Registration>, RegistryError> {
+    let sql = format!(
+        "SELECT passport_tag, card_issued, card_valid_until, status, records_on_card, sealed
+         FROM registration WHERE {condition}"
+    );
+    let mut statement = conn.prepare(&sql)?;
+    let rows = statement.query_map(args, |row| {
+        Ok((
+            row.get::<_, Vec<u8>>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, u8>(4)?,
+            row.get::<_, Vec<u8>>(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (tag, issued, valid_until, status, records, sealed) = row?;
+        let plain = Zeroizing::new(
+            key.open(&registration_context(&tag), &sealed)
+                .map_err(|_| RegistryError::Corrupt("sealed registration does not open"))?,
+        );
+        let identity: Identity = serde_json::from_slice(&plain)
+            .map_err(|_| RegistryError::Corrupt("sealed registration"))?;
+        let mut fingers = Vec::new();
+        let mut statement = conn.prepare(
+            "SELECT position, template FROM enrolled_finger WHERE passport_tag = ?1 ORDER BY position",
+        )?;
+        let found = statement.query_map(params![tag], |row| {
+            Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })?;
+        for finger in found {
+            let (code, sealed) = finger?;
+            let position =
+                FingerPosition::from_code(code).ok_or(RegistryError::Corrupt("finger position"))?;
+            let template = key
+                .open(&finger_context(&tag, code), &sealed)
+                .map_err(|_| RegistryError::Corrupt("sealed template does not open"))?;
+            fingers.push(EnrolledFinger { position, template });
         }
-        None => None,
-    };
+        out.push(Registration {
+            passport_number: identity.passport_number,
+            nationality: identity.nationality,
+            holder_key: identity.holder_key,
+            card_number: identity.card_number,
+            card_issued: parse_date(&issued)?,
+            card_valid_until: parse_date(&valid_until)?,
+            status: RegistrationStatus::parse(&status).ok_or(RegistryError::Corrupt("status"))?,
+            records_on_card: records,
+            fingers,
+            ed_card: identity.ed_card,
+        });
+    }
+    Ok(out)
+}
+
+/// Replaces (or adds) one registration with its fingers and ED card.
+fn replace_registration(
+    conn: &Connection,
+    key: &RegistryKey,
+    r: &Registration,
+) -> Result<(), RegistryError> {
+    let tag = key.passport_tag(&r.passport_number, &r.nationality);
+    erase_registration(conn, &tag)?;
+    let identity = Zeroizing::new(
+        serde_json::to_vec(&Identity {
+            passport_number: r.passport_number.clone(),
+            nationality: r.nationality.clone(),
+            holder_key: r.holder_key.clone(),
+            card_number: r.card_number.clone(),
+            ed_card: r.ed_card.clone(),
+        })
+        .map_err(|e| RegistryError::Import(e.to_string()))?,
+    );
     conn.execute(
-        "INSERT INTO registration (passport_number, nationality, holder_key, card_number, card_issued,
-             card_valid_until, status, records_on_card, ed_card)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO registration (passport_tag, holder_tag, card_tag, card_issued,
+             card_valid_until, status, records_on_card, sealed)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
-            r.passport_number,
-            r.nationality,
-            r.holder_key,
-            r.card_number,
+            tag,
+            key.tag(TagOf::Holder, &[&r.holder_key]),
+            key.tag(TagOf::Card, &[&r.card_number]),
             r.card_issued.to_string(),
             r.card_valid_until.to_string(),
             r.status.as_str(),
             r.records_on_card,
-            ed_card
+            key.seal(&registration_context(&tag), &identity)?,
         ],
     )?;
     for finger in &r.fingers {
+        let code = finger.position.code();
         conn.execute(
-            "INSERT INTO enrolled_finger (passport_number, nationality, position, template) VALUES (?1, ?2, ?3, ?4)",
-            params![r.passport_number, r.nationality, finger.position.code(), finger.template],
+            "INSERT INTO enrolled_finger (passport_tag, position, template) VALUES (?1, ?2, ?3)",
+            params![
+                tag,
+                code,
+                key.seal(&finger_context(&tag, code), &finger.template)?
+            ],
         )?;
     }
     Ok(())
 }
 
-/// Deletes a registration; its fingers go with it (`ON DELETE CASCADE`), its ED card is a
-/// column of the row. Returns whether there was one.
-fn erase_registration(
-    conn: &Connection,
-    passport_number: &str,
-    nationality: &str,
-) -> Result<bool, RegistryError> {
+/// Deletes a registration; its fingers go with it (`ON DELETE CASCADE`), its ED card is
+/// in its sealed column. Returns whether there was one.
+fn erase_registration(conn: &Connection, passport_tag: &[u8]) -> Result<bool, RegistryError> {
     // Explicit as well as cascaded, so a database opened without foreign keys still
     // loses the fingers.
     conn.execute(
-        "DELETE FROM enrolled_finger WHERE passport_number = ?1 AND nationality = ?2",
-        params![passport_number, nationality],
+        "DELETE FROM enrolled_finger WHERE passport_tag = ?1",
+        params![passport_tag],
     )?;
-
     let n = conn.execute(
-        "DELETE FROM registration WHERE passport_number = ?1 AND nationality = ?2",
-        params![passport_number, nationality],
+        "DELETE FROM registration WHERE passport_tag = ?1",
+        params![passport_tag],
     )?;
     Ok(n > 0)
 }
@@ -472,6 +534,127 @@ fn erase_registration(
 fn truncate_wal(conn: &Connection) {
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(error = %e, "registry: WAL checkpoint after an erasure failed");
+    }
+}
+
+/// Databases written before the registry was sealed (schema versions 1 and 2, values in
+/// clear): read whole, rewritten sealed in one transaction, then the file is vacuumed so
+/// no page keeps the clear values.
+mod legacy {
+    use super::*;
+
+    pub(super) fn migrate(
+        conn: &mut Connection,
+        key: &RegistryKey,
+        version: i32,
+    ) -> Result<(), RegistryError> {
+        let tx = conn.transaction()?;
+        let registrations = read_v2_registrations(&tx)?;
+        let pending: Vec<(String, String, String)> = if version >= 2 {
+            let mut statement =
+                tx.prepare("SELECT passport_number, nationality, status FROM pending_revocation")?;
+            statement
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
+        tx.execute_batch(
+            "DROP TABLE enrolled_finger; DROP TABLE registration; \
+             DROP TABLE IF EXISTS pending_revocation;",
+        )?;
+        tx.execute_batch(SCHEMA)?;
+        if version < 2 {
+            tx.execute_batch(SYNC_STATE_SCHEMA)?;
+        }
+        for registration in &registrations {
+            replace_registration(&tx, key, registration)?;
+        }
+        for (passport_number, nationality, status) in &pending {
+            tx.execute(
+                "INSERT OR REPLACE INTO pending_revocation (passport_tag, status) VALUES (?1, ?2)",
+                params![key.passport_tag(passport_number, nationality), status],
+            )?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION};"))?;
+        tx.commit()?;
+        conn.execute_batch("VACUUM;")?;
+        truncate_wal(conn);
+        tracing::info!(
+            registrations = registrations.len(),
+            from_version = version,
+            "registry sealed at rest (schema migrated)"
+        );
+        Ok(())
+    }
+
+    fn read_v2_registrations(conn: &Connection) -> Result<Vec<Registration>, RegistryError> {
+        let mut statement = conn.prepare(
+            "SELECT passport_number, nationality, holder_key, card_number, card_issued,
+                    card_valid_until, status, records_on_card, ed_card FROM registration",
+        )?;
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            u8,
+            Option<String>,
+        );
+        let rows: Vec<Row> = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                    row.get(6)?,
+                    row.get(7)?,
+                    row.get(8)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (passport, nationality, holder, card, issued, valid, status, records, ed) in rows {
+            let mut statement = conn.prepare(
+                "SELECT position, template FROM enrolled_finger
+                 WHERE passport_number = ?1 AND nationality = ?2 ORDER BY position",
+            )?;
+            let mut fingers = Vec::new();
+            for finger in statement.query_map(params![passport, nationality], |row| {
+                Ok((row.get::<_, u32>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })? {
+                let (code, template) = finger?;
+                let position = FingerPosition::from_code(code)
+                    .ok_or(RegistryError::Corrupt("finger position"))?;
+                fingers.push(EnrolledFinger { position, template });
+            }
+            out.push(Registration {
+                card_issued: parse_date(&issued)?,
+                card_valid_until: parse_date(&valid)?,
+                status: RegistrationStatus::parse(&status)
+                    .ok_or(RegistryError::Corrupt("status"))?,
+                records_on_card: records,
+                ed_card: match ed {
+                    Some(json) => Some(
+                        serde_json::from_str(&json)
+                            .map_err(|_| RegistryError::Corrupt("ed_card"))?,
+                    ),
+                    None => None,
+                },
+                passport_number: passport,
+                nationality,
+                holder_key: holder,
+                card_number: card,
+                fingers,
+            });
+        }
+        Ok(out)
     }
 }
 
@@ -507,7 +690,11 @@ pub(crate) mod tests {
     #[test]
     fn registrations_round_trip_and_are_found_by_passport_or_holder() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RegistryStore::open(&dir.path().join("registry.db")).unwrap();
+        let store = RegistryStore::open(
+            &dir.path().join("registry.db"),
+            RegistryKey::derive_from(&[1; 32]),
+        )
+        .unwrap();
         store.upsert_all(&[alice()]).unwrap();
         assert_eq!(store.lookup("TW1000017", "GBR").unwrap(), Some(alice()));
         assert_eq!(store.lookup("TW1000017", "FRA").unwrap(), None);
@@ -523,7 +710,11 @@ pub(crate) mod tests {
         assert_eq!(store.lookup("TW1000017", "GBR").unwrap(), Some(updated));
         // Reopening keeps everything (and does not re-create the schema).
         drop(store);
-        let store = RegistryStore::open(&dir.path().join("registry.db")).unwrap();
+        let store = RegistryStore::open(
+            &dir.path().join("registry.db"),
+            RegistryKey::derive_from(&[1; 32]),
+        )
+        .unwrap();
         assert_eq!(store.count().unwrap(), 1);
     }
 

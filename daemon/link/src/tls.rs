@@ -104,6 +104,9 @@ struct State {
     /// The files' state last tried (equal to `loaded` unless a reload failed).
     attempted: Stamps,
     last_error: Option<TlsError>,
+    /// The loaded client certificate's notAfter (`None` if it could not be read, which
+    /// rustls accepting it makes unlikely).
+    not_after: Option<SystemTime>,
 }
 
 /// The client TLS configuration, reloaded when its files change.
@@ -130,7 +133,7 @@ impl ClientTls {
     /// Loads the three files; fails if any is missing or unusable.
     pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
         let stamps = files.stamps();
-        let config = build(&files)?;
+        let (config, not_after) = build(&files)?;
         Ok(ClientTls {
             files,
             state: Mutex::new(State {
@@ -139,6 +142,7 @@ impl ClientTls {
                 loaded: stamps,
                 attempted: stamps,
                 last_error: None,
+                not_after,
             }),
             reloads: AtomicU64::new(0),
             reload_failures: AtomicU64::new(0),
@@ -166,8 +170,9 @@ impl ClientTls {
             if stamps != state.attempted {
                 state.attempted = stamps;
                 match build(&self.files) {
-                    Ok(config) => {
+                    Ok((config, not_after)) => {
                         state.config = Arc::new(config);
+                        state.not_after = not_after;
                         state.generation += 1;
                         state.loaded = stamps;
                         state.last_error = None;
@@ -216,6 +221,15 @@ impl ClientTls {
     /// Reloads refused since start (one per state of the files).
     pub fn reload_failures(&self) -> u64 {
         self.reload_failures.load(Ordering::Relaxed)
+    }
+
+    /// When the client certificate in use expires (its notAfter): an operator renews it
+    /// before, or central starts refusing the gate.
+    pub fn client_certificate_not_after(&self) -> Option<SystemTime> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .not_after
     }
 
     /// Why the files on disk are not the ones in use, if they are not.
@@ -277,7 +291,19 @@ fn certificates(role: FileRole, path: &Path) -> Result<Vec<CertificateDer<'stati
     Ok(certs)
 }
 
-fn build(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
+/// The notAfter of a DER certificate.
+fn not_after(certificate: &CertificateDer<'_>) -> Option<SystemTime> {
+    use x509_cert::der::Decode as _;
+    let parsed = x509_cert::Certificate::from_der(certificate.as_ref()).ok()?;
+    let after = parsed
+        .tbs_certificate()
+        .validity()
+        .not_after
+        .to_unix_duration();
+    SystemTime::UNIX_EPOCH.checked_add(after)
+}
+
+fn build(files: &TlsFiles) -> Result<(ClientConfig, Option<SystemTime>), TlsError> {
     let ca = certificates(FileRole::Ca, &files.ca)?;
     let mut roots = RootCertStore::empty();
     for cert in ca {
@@ -288,6 +314,7 @@ fn build(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
         })?;
     }
     let chain = certificates(FileRole::ClientCertificate, &files.client_certificate)?;
+    let expires = chain.first().and_then(not_after);
     let key_bytes = read(FileRole::ClientKey, &files.client_key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| TlsError::File {
         role: FileRole::ClientKey,
@@ -304,6 +331,7 @@ fn build(files: &TlsFiles) -> Result<ClientConfig, TlsError> {
         .with_root_certificates(roots);
     builder
         .with_client_auth_cert(chain, key)
+        .map(|config| (config, expires))
         .map_err(|e| match e {
             rustls::Error::InconsistentKeys(_) => TlsError::KeyMismatch {
                 certificate: files.client_certificate.clone(),

@@ -18,8 +18,6 @@ use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::{KeyInit, OsRng};
 use zeroize::Zeroizing;
 
 use crate::error::OutboxError;
@@ -49,10 +47,10 @@ impl RecordKey {
 
     /// A fresh random key from the operating system's CSPRNG (not written anywhere).
     pub fn generate() -> Self {
-        let key = Aes256Gcm::generate_key(OsRng);
-        let mut bytes = [0u8; KEY_LEN];
-        bytes.copy_from_slice(&key);
-        RecordKey::from_bytes(bytes)
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        // Without an entropy source the gate cannot protect records at all.
+        getrandom::fill(&mut bytes[..]).expect("the OS random number generator");
+        RecordKey { bytes }
     }
 
     /// Reads the key file at `path`.
@@ -110,6 +108,13 @@ impl RecordKey {
             .map_err(|e| OutboxError::key(path, e.to_string()))?;
         crate::store::sync_parent_dir(path)?;
         Ok(key)
+    }
+
+    /// The key's bytes, for deriving the gate's other at-rest keys from this one secret
+    /// (the registry's: `torii_core::registry::RegistryKey::derive_from`). Never log or
+    /// store them.
+    pub fn expose_secret(&self) -> &[u8; KEY_LEN] {
+        &self.bytes
     }
 
     pub(crate) fn bytes(&self) -> &[u8; KEY_LEN] {

@@ -168,7 +168,13 @@ async fn run(lane_kind: Lane, n: usize) -> Vec<f64> {
         })
         .collect();
     let dir = tempfile::tempdir().unwrap();
-    let registry = Arc::new(RegistryStore::open(&dir.path().join("registry.db")).unwrap());
+    let registry = Arc::new(
+        RegistryStore::open(
+            &dir.path().join("registry.db"),
+            torii_core::registry::RegistryKey::random(),
+        )
+        .unwrap(),
+    );
     registry
         .upsert_all(&[Registration {
             passport_number: "L898902C3".into(),

@@ -10,7 +10,7 @@ use torii_plugin_host::{Device, DeviceSpec, HostEvent};
 
 use crate::api::{http, socket};
 use crate::command::Core;
-use crate::config::{Config, DeviceConfig};
+use crate::config::{Config, ConfigPaths, DeviceConfig};
 use crate::notify;
 use crate::registry::{HealthChange, Registry, in_service};
 
@@ -41,8 +41,13 @@ pub enum DaemonError {
     },
 }
 
-/// Runs the daemon until SIGTERM or SIGINT. `started` is the process start.
-pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
+/// Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads the configuration from
+/// `paths` ([`crate::reload`]). `started` is the process start.
+pub async fn run(
+    mut config: Config,
+    paths: ConfigPaths,
+    started: Instant,
+) -> Result<(), DaemonError> {
     let files: Vec<_> = config
         .sources
         .iter()
@@ -146,7 +151,7 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = JoinSet::new();
-    let socket_path = start_servers(&config, &core, &stop_rx, &mut servers).await?;
+    let (socket_path, auth) = start_servers(&config, &core, &stop_rx, &mut servers).await?;
 
     core.set_ready(true);
     let status = service_status(&registry);
@@ -158,19 +163,28 @@ pub async fn run(config: Config, started: Instant) -> Result<(), DaemonError> {
         started.elapsed().as_millis()
     );
 
-    // Run until a signal, or until a server fails (then stop all the same, with an error).
-    let outcome = tokio::select! {
-        signal = signals.recv() => {
-            tracing::info!("received {signal}, stopping");
-            Ok(())
+    // Run until a stop signal, or until a server fails (then stop all the same, with an
+    // error); reload on SIGHUP.
+    let outcome = loop {
+        tokio::select! {
+            signal = signals.recv() => match signal {
+                Received::Reload => {
+                    tracing::info!("received SIGHUP, reloading the configuration");
+                    crate::reload::reload(&mut config, &paths, &core, &auth);
+                }
+                Received::Stop(name) => {
+                    tracing::info!("received {name}, stopping");
+                    break Ok(());
+                }
+            },
+            Some(result) = servers.join_next() => break match result {
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(())) | Err(_) => {
+                    tracing::error!("an API server stopped unexpectedly");
+                    Ok(())
+                }
+            },
         }
-        Some(result) = servers.join_next() => match result {
-            Ok(Err(e)) => Err(e),
-            Ok(Ok(())) | Err(_) => {
-                tracing::error!("an API server stopped unexpectedly");
-                Ok(())
-            }
-        },
     };
 
     notify::stopping();
@@ -331,7 +345,7 @@ async fn start_servers(
     core: &Arc<Core>,
     stop: &watch::Receiver<bool>,
     servers: &mut JoinSet<Result<(), DaemonError>>,
-) -> Result<Option<PathBuf>, DaemonError> {
+) -> Result<(Option<PathBuf>, Arc<crate::api::auth::Auth>), DaemonError> {
     let stopped = |mut stop: watch::Receiver<bool>| async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
@@ -345,6 +359,7 @@ async fn start_servers(
     }
     // One API state for both listeners (the same routes; browser sessions shared).
     let api = http::Api::new(core.clone(), &config.http);
+    let auth = api.auth();
     if let Some(addr) = config.http.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -372,7 +387,7 @@ async fn start_servers(
         if config.http.listen.is_none() {
             tracing::warn!("both http.listen and http.socket are disabled: no API is served");
         }
-        return Ok(None);
+        return Ok((None, auth));
     };
     let listener = socket::bind_unix(&path).map_err(|source| DaemonError::Listen {
         addr: path.display().to_string(),
@@ -390,7 +405,7 @@ async fn start_servers(
                 source,
             })
     });
-    Ok(Some(path))
+    Ok((Some(path), auth))
 }
 
 /// Applies host events to the registry; logs health changes (never event payloads).
@@ -410,6 +425,17 @@ async fn pump_events(
             }
         }
         if let Some(change) = registry.apply(&event) {
+            // A driver host that crashed says nothing itself: the engine hears that the
+            // device went away (and forgets what media it held) all the same.
+            if change.to == torii_sdk::model::DeviceState::Unavailable
+                && change.from != change.to
+                && let Some(gate) = gate.get()
+            {
+                gate.device_event(
+                    &change.device,
+                    &torii_sdk::model::Event::StateChanged { state: change.to },
+                );
+            }
             if change.from != change.to || change.fault.is_some() {
                 bus.publish(crate::events::GateEvent::DeviceStateChanged {
                     device: change.device.clone(),
@@ -505,6 +531,12 @@ async fn shutdown_devices(registry: &Registry) {
 struct Signals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+enum Received {
+    Stop(&'static str),
+    Reload,
 }
 
 impl Signals {
@@ -513,13 +545,15 @@ impl Signals {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
-    async fn recv(&mut self) -> &'static str {
+    async fn recv(&mut self) -> Received {
         tokio::select! {
-            _ = self.term.recv() => "SIGTERM",
-            _ = self.int.recv() => "SIGINT",
+            _ = self.term.recv() => Received::Stop("SIGTERM"),
+            _ = self.int.recv() => Received::Stop("SIGINT"),
+            _ = self.hup.recv() => Received::Reload,
         }
     }
 }

@@ -155,14 +155,20 @@ pub fn start(
             path: key_path.display().to_string(),
             reason,
         })?;
-    let Some(outbox) = crate::link::open_outbox(config).map_err(GateError::Outbox)? else {
+    let Some((outbox, registry_key)) =
+        crate::link::open_outbox(config).map_err(GateError::Outbox)?
+    else {
         tracing::warn!(
             "no outbox.key_file configured: records cannot be stored safely, the gate takes no travelers"
         );
         return Ok(None);
     };
 
-    let registry = open_registry(&config.registry.database, config.registry.import.as_deref())?;
+    let registry = open_registry(
+        &config.registry.database,
+        registry_key,
+        config.registry.import.as_deref(),
+    )?;
     let classes: HashMap<String, DeviceClass> = config
         .devices
         .iter()
@@ -226,11 +232,15 @@ pub fn start(
     }))
 }
 
-fn open_registry(database: &Path, import: Option<&Path>) -> Result<Arc<RegistryStore>, GateError> {
+fn open_registry(
+    database: &Path,
+    key: torii_core::registry::RegistryKey,
+    import: Option<&Path>,
+) -> Result<Arc<RegistryStore>, GateError> {
     if let Some(dir) = database.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let store = RegistryStore::open(database).map_err(|source| GateError::Registry {
+    let store = RegistryStore::open(database, key).map_err(|source| GateError::Registry {
         path: database.display().to_string(),
         source,
     })?;
@@ -301,6 +311,13 @@ impl GateDevices for LaneDevices {
             .and_then(|id| self.registry.snapshot(id))
             .and_then(|s| s.info.map(|d| format!("{} {}", d.name, d.version)))
             .unwrap_or_else(|| "none".into())
+    }
+
+    fn capabilities(&self, class: DeviceClass) -> Option<u64> {
+        self.by_class
+            .get(&class)
+            .and_then(|id| self.registry.snapshot(id))
+            .and_then(|s| s.info.map(|d| d.capabilities))
     }
 }
 
@@ -567,6 +584,7 @@ impl FingerprintVerifier for MatcherVerifier {
         use torii_matcher::builtin::{TemplatePair, verify_with};
         use torii_matcher::policy::Decision;
         use torii_sdk::matcher::Template;
+        let mut probes = Vec::with_capacity(enrolled.len());
         let mut pairs = Vec::with_capacity(enrolled.len());
         for finger in enrolled {
             let code = finger.position.code();
@@ -583,10 +601,25 @@ impl FingerprintVerifier for MatcherVerifier {
                     comparisons: Vec::new(),
                 };
             };
+            // A sensor that sends an ISO/IEC 19794-4 image but no template: the built-in
+            // extractor makes the probe. No probe at all is a bad capture (retry): the
+            // empty template fails to prepare, which the policy treats as a retry.
+            let probe = torii_matcher::extract::probe_template(
+                &sample.template,
+                &sample.image,
+                position.code(),
+            )
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, finger = code, "no fingerprint probe from the capture");
+                std::borrow::Cow::Borrowed(&[][..])
+            });
+            probes.push((position, probe, code));
+        }
+        for (finger, (position, probe, code)) in enrolled.iter().zip(&probes) {
             pairs.push(TemplatePair {
-                position,
-                reference: Template::iso19794_2(&finger.template, code),
-                probe: Template::iso19794_2(&sample.template, code),
+                position: *position,
+                reference: Template::iso19794_2(&finger.template, *code),
+                probe: Template::iso19794_2(probe, *code),
             });
         }
         match verify_with(self.matcher.as_ref(), &self.policy, &pairs) {
@@ -624,6 +657,71 @@ impl FingerprintVerifier for MatcherVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A sensor that sends images only: the verifier extracts the probes (built-in
+    /// extractor), matches the right traveler, refuses another, and asks for a retry
+    /// when a capture has neither image nor template.
+    #[test]
+    fn image_only_samples_are_extracted_and_matched() {
+        use torii_matcher::synth_image::{ImageFinger, ImageParams};
+        use torii_sdk::model::FingerPosition as Finger;
+        let params = ImageParams::default();
+        let seed = 0x6A7E;
+        // Fingers 0, 1: the traveler's right and left index; 2, 3: someone else's.
+        let images: Vec<Vec<Vec<u8>>> = (0..4)
+            .map(|id| {
+                let finger = ImageFinger::new(&params, seed, id);
+                (0..2)
+                    .map(|n| {
+                        let image = finger.impression(&params, seed, id, n).image;
+                        torii_matcher::iso19794_4::FirRecord::from_gray(&image, 0, 80)
+                            .unwrap()
+                            .to_bytes()
+                            .unwrap()
+                    })
+                    .collect()
+            })
+            .collect();
+        let positions = [Finger::RightIndex, Finger::LeftIndex];
+        let enrolled: Vec<EnrolledFinger> = positions
+            .iter()
+            .zip(&images)
+            .map(|(&position, imgs)| EnrolledFinger {
+                position,
+                template: torii_matcher::extract::probe_template(
+                    &[],
+                    &imgs[0],
+                    position.code() as u8,
+                )
+                .unwrap()
+                .into_owned(),
+            })
+            .collect();
+        let samples = |first: usize| -> Vec<FingerSample> {
+            positions
+                .iter()
+                .enumerate()
+                .map(|(k, &position)| FingerSample {
+                    position,
+                    quality: Some(80),
+                    template: Vec::new(),
+                    image: images[first + k][1].clone(),
+                })
+                .collect()
+        };
+        let verifier = MatcherVerifier::builtin();
+        let same = verifier.verify(&enrolled, &samples(0));
+        assert_eq!(same.decision, FingerDecision::Match);
+        assert_eq!(same.comparisons.len(), 2);
+        let other = verifier.verify(&enrolled, &samples(2));
+        assert_eq!(other.decision, FingerDecision::NoMatch);
+        let mut nothing = samples(0);
+        nothing[1].image.clear();
+        assert_eq!(
+            verifier.verify(&enrolled, &nothing).decision,
+            FingerDecision::Retry
+        );
+    }
 
     #[test]
     fn mrz_dates_become_calendar_dates() {

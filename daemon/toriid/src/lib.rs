@@ -17,3 +17,4 @@ pub mod logging;
 pub mod metrics;
 pub mod notify;
 pub mod registry;
+pub mod reload;

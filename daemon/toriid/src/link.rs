@@ -7,8 +7,9 @@
 //! connects them to the engine, the audit trail and the APIs.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::watch;
 use torii_core::flow::{GateInput, Interlock};
@@ -19,7 +20,7 @@ use torii_link::{
     ForwarderStatus, ForwarderWaker, LinkEvent, SyncConfig, SyncHandle, SyncStatus, Syncer,
     TlsFiles,
 };
-use torii_outbox::{Outbox, OutboxConfig, RecordKey, RecordMeta};
+use torii_outbox::{Outbox, OutboxConfig, OutboxError, RecordKey, RecordMeta};
 use uuid::Uuid;
 
 use crate::config::Config;
@@ -29,6 +30,8 @@ use crate::link_stats::LinkStats;
 const RECENT: usize = 200;
 /// How often interlock conditions (staleness, outbox level) are looked at.
 const MONITOR_INTERVAL: Duration = Duration::from_secs(1);
+/// Referral records kept in memory while the outbox's storage refuses them.
+const HELD: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
@@ -41,8 +44,12 @@ pub enum LinkError {
 }
 
 /// Opens the outbox; `None` when no key is configured (the gate then takes no
-/// travelers: a record it could not keep safely is not a record).
-pub fn open_outbox(config: &Config) -> Result<Option<Outbox>, LinkError> {
+/// travelers: a record it could not keep safely is not a record). With it, the
+/// registry's sealing keys, derived from the same data key (one secret for all personal
+/// data at rest).
+pub fn open_outbox(
+    config: &Config,
+) -> Result<Option<(Outbox, torii_core::registry::RegistryKey)>, LinkError> {
     let Some(key_path) = &config.outbox.key_file else {
         return Ok(None);
     };
@@ -53,11 +60,12 @@ pub fn open_outbox(config: &Config) -> Result<Option<Outbox>, LinkError> {
     if let Some(dir) = config.outbox.database.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
+    let registry_key = torii_core::registry::RegistryKey::derive_from(key.expose_secret());
     let mut outbox_config = OutboxConfig::new(&config.outbox.database, key, config.outbox.capacity);
     outbox_config.warn_fraction = f64::from(config.outbox.warn_percent) / 100.0;
     outbox_config.retention = config.outbox.retention;
     Outbox::open(outbox_config)
-        .map(Some)
+        .map(|outbox| Some((outbox, registry_key)))
         .map_err(|e| LinkError::Outbox {
             path: config.outbox.database.display().to_string(),
             reason: e.to_string(),
@@ -83,10 +91,32 @@ pub fn summary_of(record: &TransactionRecord) -> TransactionRecord {
 /// The engine's record sink: the durable outbox. Full records are read back from it
 /// (decrypted) while it holds them; the list of recent transactions is kept as
 /// summaries without personal data.
+///
+/// When the storage under the outbox fails (a full disk, an I/O error) the sink says so
+/// ([`OutboxSink::storage_failing`]: the monitor closes the lane and audits it), and
+/// keeps the referral records it could not store in memory, in order, to store them
+/// before anything else once the storage takes writes again — so a full disk costs
+/// neither the record of the traveler it turned away nor the gate's order. Admissions
+/// are never held: an admission that is not durable was never an admission (the
+/// engine refers the traveler and commits the referral under the same id).
 pub struct OutboxSink {
     outbox: Outbox,
     waker: Mutex<Option<ForwarderWaker>>,
     recent: Mutex<VecDeque<TransactionRecord>>,
+    held: Mutex<VecDeque<TransactionRecord>>,
+    /// The last commit failed for another reason than the outbox being full.
+    storage_failing: AtomicBool,
+    /// Why, for the audit trail (an error text without personal data).
+    last_storage_error: Mutex<Option<String>>,
+}
+
+/// Why a record could not be stored.
+#[derive(Debug, thiserror::Error)]
+enum StoreError {
+    #[error("record not serializable: {0}")]
+    Serialize(#[from] serde_json::Error),
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
 }
 
 impl OutboxSink {
@@ -95,7 +125,100 @@ impl OutboxSink {
             outbox,
             waker: Mutex::new(None),
             recent: Mutex::new(VecDeque::new()),
+            held: Mutex::new(VecDeque::new()),
+            storage_failing: AtomicBool::new(false),
+            last_storage_error: Mutex::new(None),
         }
+    }
+
+    /// The storage refused the last write (not a full outbox: a failing disk), with
+    /// the error; `None` while writes succeed.
+    pub fn storage_failing(&self) -> Option<String> {
+        if self.storage_failing.load(Ordering::SeqCst) {
+            Some(
+                self.last_storage_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                    .unwrap_or_default(),
+            )
+        } else {
+            None
+        }
+    }
+
+    /// Referral records waiting in memory for the storage to take writes again.
+    pub fn held(&self) -> usize {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Stores the held records, oldest first, until one fails; true when none is left.
+    pub async fn flush_held(&self) -> bool {
+        loop {
+            let front = self
+                .held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .front()
+                .cloned();
+            let Some(record) = front else { return true };
+            if self.store(&record).await.is_err() {
+                return false;
+            }
+            tracing::info!(record = %record.record_id, "held record stored");
+            let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if held
+                .front()
+                .is_some_and(|r| r.record_id == record.record_id)
+            {
+                held.pop_front();
+            }
+        }
+    }
+
+    fn hold(&self, record: &TransactionRecord) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(same) = held.iter_mut().find(|r| r.record_id == record.record_id) {
+            *same = record.clone();
+            return;
+        }
+        if held.len() == HELD
+            && let Some(dropped) = held.pop_front()
+        {
+            tracing::error!(record = %dropped.record_id, "too many records held while the outbox fails: the oldest is lost");
+        }
+        held.push_back(record.clone());
+    }
+
+    /// One durable write, with the bookkeeping of its outcome.
+    async fn store(&self, record: &TransactionRecord) -> Result<(), StoreError> {
+        let payload = serde_json::to_vec(record)?;
+        let created_at = record.finished_at.unix_timestamp_nanos() / 1_000_000;
+        let meta = RecordMeta::new(created_at as i64, outcome_label(record.outcome));
+        match self.outbox.commit(record.record_id, meta, &payload).await {
+            Ok(_) => self.storage_failing.store(false, Ordering::SeqCst),
+            Err(error) => {
+                if !matches!(error, OutboxError::Full { .. }) {
+                    *self
+                        .last_storage_error
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner()) = Some(error.to_string());
+                    self.storage_failing.store(true, Ordering::SeqCst);
+                }
+                return Err(error.into());
+            }
+        }
+        {
+            let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(summary_of(record));
+        }
+        if let Some(waker) = &*self.waker.lock().unwrap_or_else(|p| p.into_inner()) {
+            waker.wake();
+        }
+        Ok(())
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -112,10 +235,19 @@ impl OutboxSink {
         recent.iter().rev().take(limit).cloned().collect()
     }
 
-    /// The full record, while the outbox still holds it.
+    /// The full record, while the outbox still holds it (or memory, while the
+    /// storage refuses it).
     pub fn record(&self, id: Uuid) -> Result<Option<TransactionRecord>, String> {
+        let held = || {
+            self.held
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|r| r.record_id == id)
+                .cloned()
+        };
         match self.outbox.get(id).map_err(|e| e.to_string())? {
-            None => Ok(None),
+            None => Ok(held()),
             Some(stored) => serde_json::from_slice(&stored.payload)
                 .map(Some)
                 .map_err(|e| format!("record {id} is not readable: {e}")),
@@ -136,25 +268,19 @@ impl RecordSink for OutboxSink {
         record: &'a TransactionRecord,
     ) -> torii_core::BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let payload =
-                serde_json::to_vec(record).map_err(|e| format!("record not serializable: {e}"))?;
-            let created_at = record.finished_at.unix_timestamp_nanos() / 1_000_000;
-            let meta = RecordMeta::new(created_at as i64, outcome_label(record.outcome));
-            self.outbox
-                .commit(record.record_id, meta, &payload)
-                .await
-                .map_err(|e| e.to_string())?;
-            {
-                let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-                if recent.len() == RECENT {
-                    recent.pop_front();
+            // Held records go first: the outbox's seq is the gate's order.
+            self.flush_held().await;
+            match self.store(record).await {
+                Ok(()) => Ok(()),
+                Err(error) => {
+                    if matches!(record.outcome, Outcome::Referred(_))
+                        && matches!(error, StoreError::Outbox(_))
+                    {
+                        self.hold(record);
+                    }
+                    Err(error.to_string())
                 }
-                recent.push_back(summary_of(record));
             }
-            if let Some(waker) = &*self.waker.lock().unwrap_or_else(|p| p.into_inner()) {
-                waker.wake();
-            }
-            Ok(())
         })
     }
 }
@@ -167,9 +293,13 @@ pub struct Link {
     forwarder_status: Option<watch::Receiver<ForwarderStatus>>,
     sync_status: Option<watch::Receiver<SyncStatus>>,
     outbox: Outbox,
+    sink: Arc<OutboxSink>,
     max_staleness: Duration,
-    /// When this start imported a registry export (`[registry] import`), if it did.
-    imported_at: Option<SystemTime>,
+    /// When this start imported a registry export (`[registry] import`), if it did, on
+    /// the wall clock and on the monotonic clock.
+    imported_at: Option<(SystemTime, Instant)>,
+    /// The last sync seen (wall clock) and when it happened on the monotonic clock.
+    sync_anchor: Mutex<Option<(SystemTime, Instant)>>,
 }
 
 /// What the link reports to the audit trail.
@@ -218,8 +348,14 @@ impl Link {
             forwarder_status: None,
             sync_status: None,
             outbox: outbox.clone(),
+            sink: sink.clone(),
             max_staleness: config.registry.max_staleness,
-            imported_at: config.registry.import.as_ref().map(|_| SystemTime::now()),
+            imported_at: config
+                .registry
+                .import
+                .as_ref()
+                .map(|_| (SystemTime::now(), Instant::now())),
+            sync_anchor: Mutex::new(None),
         };
         if let Some(central) = &config.central {
             let tls = Arc::new(
@@ -271,10 +407,30 @@ impl Link {
         Ok(link)
     }
 
-    /// Seconds since the registry was last synchronised (`None`: never).
+    /// Time since the registry was last synchronised (`None`: never): the larger of
+    /// what the wall clock and the monotonic clock say. The wall clock alone can be
+    /// stepped back (NTP, an operator), which would hide the age of a registry central
+    /// no longer refreshes — for as long as the step. The monotonic clock alone misses
+    /// time the machine did not run and cannot span a restart. Fail closed: the
+    /// registry is as old as either clock says. A wall clock stepped forward therefore
+    /// closes the lane until the next sync catches both feeds up.
     fn staleness(&self, now: SystemTime) -> Option<Duration> {
         let status = self.sync_status.as_ref()?.borrow().clone();
-        status.staleness(now)
+        let last = status.last_sync()?;
+        let wall = status.staleness(now)?;
+        let mut anchor = self.sync_anchor.lock().unwrap_or_else(|p| p.into_inner());
+        let since = match *anchor {
+            Some((seen, at)) if seen == last => at,
+            _ => {
+                // First seen now: it happened `wall` ago (zero if the clock is behind it).
+                let at = Instant::now()
+                    .checked_sub(wall)
+                    .unwrap_or_else(Instant::now);
+                *anchor = Some((last, at));
+                at
+            }
+        };
+        Some(wall.max(since.elapsed()))
     }
 
     /// Stale: central is configured and both feeds did not catch up within the limit.
@@ -288,9 +444,12 @@ impl Link {
         match self.staleness(now) {
             Some(age) => age > self.max_staleness,
             None => match self.imported_at {
-                Some(at) => now
-                    .duration_since(at)
-                    .is_ok_and(|age| age > self.max_staleness),
+                Some((at, since)) => {
+                    now.duration_since(at)
+                        .unwrap_or(Duration::ZERO)
+                        .max(since.elapsed())
+                        > self.max_staleness
+                }
                 None => true,
             },
         }
@@ -321,7 +480,7 @@ impl Link {
         if let Some(status) = &self.sync_status {
             let status = status.borrow().clone();
             let now = SystemTime::now();
-            stats.registry_staleness_seconds = status.staleness(now).map(|d| d.as_secs_f64());
+            stats.registry_staleness_seconds = self.staleness(now).map(|d| d.as_secs_f64());
             stats.registry_stale = self.is_stale(now);
             let mut errors = std::collections::BTreeMap::new();
             for feed in [&status.registry, &status.revocations] {
@@ -333,6 +492,10 @@ impl Link {
         }
         if let Some(tls) = &self.tls {
             stats.certificate_reloads = tls.reloads();
+            stats.client_certificate_not_after = tls
+                .client_certificate_not_after()
+                .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+                .map(|d| d.as_secs());
         }
         stats
     }
@@ -359,6 +522,7 @@ async fn monitor(link: Arc<Link>, gate: crate::gate::GateHandle, core: Arc<crate
     let mut stale = false;
     let mut full = false;
     let mut warning = false;
+    let mut storage_failing = false;
     let mut tls_failures = 0u64;
     let mut ticker = tokio::time::interval(MONITOR_INTERVAL);
     loop {
@@ -381,8 +545,26 @@ async fn monitor(link: Arc<Link>, gate: crate::gate::GateHandle, core: Arc<crate
             });
         }
         audit_tls_refusals(&link, &core, &mut tls_failures);
+        // A failing storage is retried through the records it still holds; the first
+        // that is stored again clears the failure.
+        if link.sink.held() > 0 {
+            link.sink.flush_held().await;
+        }
+        let failing = link.sink.storage_failing();
+        if failing.is_some() != storage_failing {
+            storage_failing = failing.is_some();
+            let detail = match failing {
+                Some(error) => format!(
+                    "outbox storage failing: records cannot be stored, the lane is closed ({} referral records held): {error}",
+                    link.sink.held()
+                ),
+                None => "outbox storage writable again: held records stored".to_owned(),
+            };
+            tracing::warn!("{detail}");
+            core.audit(torii_audit::AuditKind::OutboxAlarm, "system", detail);
+        }
         let stats = link.outbox.stats();
-        let now_full = stats.level == torii_outbox::Level::Full;
+        let now_full = stats.level == torii_outbox::Level::Full || storage_failing;
         let now_warning = stats.level != torii_outbox::Level::Normal;
         if now_warning != warning {
             warning = now_warning;

@@ -26,6 +26,10 @@ pub struct LinkStats {
     pub sync_errors: Vec<(String, u64)>,
     /// Client certificate reloads (rotation without restart).
     pub certificate_reloads: u64,
+    /// When the client certificate in use expires (Unix seconds, its notAfter); `None`
+    /// without a central link.
+    #[serde(default)]
+    pub client_certificate_not_after: Option<u64>,
 }
 
 /// Produces [`LinkStats`] on demand.

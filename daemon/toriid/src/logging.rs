@@ -5,10 +5,12 @@
 //! model's `Debug` impls hide payloads; log those types with `?` only, never their fields.
 
 use std::io::IsTerminal as _;
+use std::sync::OnceLock;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::Layered;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
+use tracing_subscriber::{EnvFilter, Registry, reload};
 
 use crate::config::{LogConfig, LogFormat};
 
@@ -18,6 +20,8 @@ pub enum LoggingError {
     Level { level: String, reason: String },
     #[error("a logger is already installed")]
     AlreadyInstalled,
+    #[error("cannot change the log level: {0}")]
+    Reload(String),
 }
 
 /// The format actually used: `auto` resolved against the environment.
@@ -29,19 +33,26 @@ pub fn effective_format(format: LogFormat, journal_stream: bool) -> LogFormat {
     }
 }
 
+/// The installed level filter, for [`set_level`]; `RUST_LOG` set at start pins it.
+struct LevelControl {
+    handle: reload::Handle<EnvFilter, Registry>,
+    pinned_by_env: bool,
+}
+
+static LEVEL: OnceLock<LevelControl> = OnceLock::new();
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides the configured level
 /// (handy when debugging on a gate without editing its config).
 pub fn init(config: &LogConfig) -> Result<LogFormat, LoggingError> {
     let directives = std::env::var("RUST_LOG").ok().filter(|v| !v.is_empty());
+    let pinned_by_env = directives.is_some();
     let level = directives.unwrap_or_else(|| config.level.clone());
-    let filter = EnvFilter::try_new(&level).map_err(|e| LoggingError::Level {
-        level: level.clone(),
-        reason: e.to_string(),
-    })?;
+    let filter = parse_level(&level)?;
     let journal_stream = std::env::var_os("JOURNAL_STREAM").is_some();
     let mut format = effective_format(config.format, journal_stream);
 
-    let registry = tracing_subscriber::registry().with(filter);
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry: Layered<_, Registry> = tracing_subscriber::registry().with(filter);
     let installed = match format {
         LogFormat::Journald => match tracing_journald::layer() {
             Ok(layer) => registry
@@ -66,7 +77,44 @@ pub fn init(config: &LogConfig) -> Result<LogFormat, LoggingError> {
         LogFormat::Human | LogFormat::Auto => registry.with(human_layer()).try_init(),
     };
     installed.map_err(|_| LoggingError::AlreadyInstalled)?;
+    let _ = LEVEL.set(LevelControl {
+        handle,
+        pinned_by_env,
+    });
     Ok(format)
+}
+
+fn parse_level(level: &str) -> Result<EnvFilter, LoggingError> {
+    EnvFilter::try_new(level).map_err(|e| LoggingError::Level {
+        level: level.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+/// Whether [`set_level`] changed the level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelChange {
+    Applied,
+    /// `RUST_LOG` was set when the daemon started: it keeps precedence.
+    PinnedByEnvironment,
+    /// No logger was installed by [`init`] (tests, `check-config`).
+    NoLogger,
+}
+
+/// Replaces the running logger's level filter (a configuration reload).
+pub fn set_level(level: &str) -> Result<LevelChange, LoggingError> {
+    let filter = parse_level(level)?;
+    let Some(control) = LEVEL.get() else {
+        return Ok(LevelChange::NoLogger);
+    };
+    if control.pinned_by_env {
+        return Ok(LevelChange::PinnedByEnvironment);
+    }
+    control
+        .handle
+        .reload(filter)
+        .map(|()| LevelChange::Applied)
+        .map_err(|e| LoggingError::Reload(e.to_string()))
 }
 
 fn human_layer<S>() -> impl tracing_subscriber::Layer<S>

@@ -58,11 +58,11 @@ fn main() -> ExitCode {
             print!("{}", config.summary());
             ExitCode::SUCCESS
         }
-        Cmd::Run => run(config, started),
+        Cmd::Run => run(config, paths, started),
     }
 }
 
-fn run(config: Config, started: Instant) -> ExitCode {
+fn run(config: Config, paths: ConfigPaths, started: Instant) -> ExitCode {
     if let Err(e) = toriid::logging::init(&config.log) {
         eprintln!("toriid: {e}");
         return ExitCode::from(EXIT_CONFIG);
@@ -77,7 +77,7 @@ fn run(config: Config, started: Instant) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(toriid::daemon::run(config, started)) {
+    match runtime.block_on(toriid::daemon::run(config, paths, started)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -90,6 +90,7 @@ const REGISTRY_STALENESS: &str = "torii_registry_staleness_seconds";
 const REGISTRY_STALE: &str = "torii_registry_stale";
 const REGISTRY_SYNC_ERRORS: &str = "torii_registry_sync_errors_total";
 const CERTIFICATE_RELOADS: &str = "torii_certificate_reloads_total";
+const CERTIFICATE_EXPIRY: &str = "torii_client_certificate_expiry_timestamp_seconds";
 
 /// Steps: from the document check (well under a second) to the ED card (minutes).
 const STEP_BUCKETS: &[f64] = &[
@@ -307,6 +308,11 @@ pub fn describe() {
         CERTIFICATE_RELOADS,
         Unit::Count,
         "Reloads of the client certificate for central (rotation without restart)."
+    );
+    describe_gauge!(
+        CERTIFICATE_EXPIRY,
+        Unit::Seconds,
+        "When the client certificate for central expires (notAfter, Unix time)."
     );
 }
 
@@ -584,6 +590,10 @@ pub fn scrape(core: &Core, restarts: &RestartCounter) {
         counter!(REGISTRY_SYNC_ERRORS, "kind" => kind).absolute(count);
     }
     counter!(CERTIFICATE_RELOADS).absolute(link.certificate_reloads);
+    // Absent without a central link: alert with `- time() < ...` on what is there.
+    if let Some(not_after) = link.client_certificate_not_after {
+        gauge!(CERTIFICATE_EXPIRY).set(not_after as f64);
+    }
 }
 
 /// Error counts by kind, unknown kinds summed as `other`.

@@ -35,6 +35,20 @@ pub fn status(status: &str) {
     send(&[NotifyState::Status(status)]);
 }
 
+/// A configuration reload began (`systemctl reload`; with `Type=notify-reload` systemd
+/// waits for the `READY=1` of [`reloaded`]).
+pub fn reloading() {
+    match NotifyState::monotonic_usec_now() {
+        Ok(now) => send(&[NotifyState::Reloading, now]),
+        Err(_) => send(&[NotifyState::Reloading]),
+    }
+}
+
+/// The reload finished (applied or refused): ready again, with the outcome as status.
+pub fn reloaded(status: &str) {
+    send(&[NotifyState::Ready, NotifyState::Status(status)]);
+}
+
 /// Shutdown began.
 pub fn stopping() {
     send(&[NotifyState::Stopping, NotifyState::Status("stopping")]);

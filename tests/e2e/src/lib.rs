@@ -14,6 +14,8 @@ use torii_sdk::model::DeviceClass;
 use torii_sim::gate::GateLayout;
 use torii_sim::scenario::Scenario;
 
+pub mod privacy;
+
 /// How long anything in a test may take to happen before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -49,6 +51,9 @@ pub struct GateOptions {
     /// Scenario file for the simulator and the daemon's registry (default: the
     /// simulator's shipped default scenario).
     pub scenario: Option<PathBuf>,
+    /// Extra environment for the daemon (e.g. `LD_PRELOAD` of libfaketime), kept for
+    /// every (re)start.
+    pub daemon_env: Vec<(String, String)>,
 }
 
 impl Default for GateOptions {
@@ -58,6 +63,7 @@ impl Default for GateOptions {
             isolated: vec![DeviceClass::FingerprintSensor, DeviceClass::Camera],
             drop_in: None,
             scenario: None,
+            daemon_env: Vec::new(),
         }
     }
 }
@@ -71,6 +77,9 @@ pub struct Gate {
     pub central_control_url: String,
     simulator: Child,
     daemon: Option<Child>,
+    daemon_env: Vec<(String, String)>,
+    /// The scenario's personal data, searched for when the gate stops ([`privacy`]).
+    secrets: Vec<privacy::Secret>,
 }
 
 impl Gate {
@@ -115,6 +124,8 @@ impl Gate {
             central_control_url,
             simulator,
             daemon: None,
+            daemon_env: options.daemon_env,
+            secrets: privacy::secrets_of(&scenario),
         };
         gate.start_daemon();
         gate
@@ -135,6 +146,7 @@ impl Gate {
             .args(["run", "--config"])
             .arg(self.layout.config_file())
             .env("RUST_LOG", "debug")
+            .envs(self.daemon_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -332,12 +344,27 @@ impl Gate {
 
 impl Drop for Gate {
     fn drop(&mut self) {
+        if self.daemon_alive() {
+            // The last scrape joins the privacy scan below.
+            privacy::keep_scrape(self.layout.http, &self.layout.work_dir);
+        }
         if let Some(mut daemon) = self.daemon.take() {
             let _ = daemon.kill();
             let _ = daemon.wait();
         }
         let _ = self.simulator.kill();
         let _ = self.simulator.wait();
+        // Every test is a privacy test: what the gate wrote must not hold its travelers'
+        // personal data in clear. Not while unwinding: the first failure is the one to see.
+        if !std::thread::panicking() {
+            let files = privacy::gate_files(
+                &self.layout.work_dir,
+                &self.layout.state_dir(),
+                &self.daemon_log_path(),
+            );
+            let leaks = privacy::scan(&files, &self.secrets);
+            assert!(leaks.is_empty(), "{}", privacy::describe(&leaks));
+        }
     }
 }
 

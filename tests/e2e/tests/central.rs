@@ -230,12 +230,9 @@ fn wrong_server_certificate_expired_and_revoked_client_certificates_are_refused(
     // is installed while no handshake can succeed (central still an impostor, then the
     // previous bad pair), and the gate is seen to have loaded it before going on, so the
     // held record can never slip out with a good certificate between two phases.
-    for (number, (certificate, why)) in [
-        ("gate-expired", "expired"),
-        ("gate-revoked", "revoked"),
-    ]
-    .into_iter()
-    .enumerate()
+    for (number, (certificate, why)) in [("gate-expired", "expired"), ("gate-revoked", "revoked")]
+        .into_iter()
+        .enumerate()
     {
         let before = reloads(&gate);
         use_client_certificate(&gate, certificate);

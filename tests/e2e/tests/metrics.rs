@@ -296,6 +296,15 @@ fn a_live_scrape_counts_the_travelers_and_passes_promtool() {
         "{text}"
     );
     assert!(text.contains("torii_build_info{version="), "{text}");
+    // The test PKI's gate certificate is valid for years: its expiry is in the future.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    at_least(
+        "torii_client_certificate_expiry_timestamp_seconds",
+        now + 86_400.0,
+    );
     at_least("torii_uptime_seconds", 0.0);
     at_least("process_resident_memory_bytes", 1.0);
 

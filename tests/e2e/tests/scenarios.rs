@@ -23,38 +23,13 @@ fn run_suite(lane: &'static str, file: &str) {
         gate.daemon_log()
     );
     assert!(output.contains(" passed, 0 failed"), "{output}");
-    assert_no_personal_data_in(&gate.daemon_log(), &suite(file));
-}
-
-/// Privacy: the daemon's log of a whole suite (at debug level) holds no traveler's name,
-/// passport number or card number.
-fn assert_no_personal_data_in(log: &str, scenario: &std::path::Path) {
-    let scenario = torii_sim::scenario::Scenario::load(scenario).expect("the suite parses");
+    // Privacy: the harness searches this debug-level log (with the audit trail and the
+    // outbox) for every traveler's name, passport number and card number when `gate`
+    // drops; make sure it is the real log of a whole suite.
     assert!(
-        log.contains("transaction finished"),
-        "the log is the real one"
+        gate.daemon_log().contains("transaction finished"),
+        "the daemon's log is the real one"
     );
-    for traveler in &scenario.travelers {
-        let mut secrets = vec![traveler.passport.number.clone(), traveler.surname.clone()];
-        secrets.extend(
-            traveler
-                .given_names
-                .split_whitespace()
-                .filter(|n| n.len() > 3)
-                .map(str::to_owned),
-        );
-        if let Some(registration) = &traveler.registration {
-            secrets.push(registration.card_number.clone());
-        }
-        for secret in secrets {
-            assert!(
-                !log.contains(&secret),
-                "traveler {}: personal data ({} characters) found in the daemon's log",
-                traveler.id,
-                secret.len()
-            );
-        }
-    }
 }
 
 #[test]

@@ -4,7 +4,7 @@ use time::UtcOffset;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use torii_sdk::model::{
-    DeviceClass, Door, DoorCommand, Event, Light, Request, Response, Status, Zone,
+    DeviceClass, Door, DoorCommand, DoorState, Event, Light, Request, Response, Status, Zone,
 };
 use uuid::Uuid;
 
@@ -59,6 +59,12 @@ struct SideState {
     alarm_acknowledged: bool,
     /// A door command that ended the transaction, run once the referral is handled.
     officer_door: Option<(Door, DoorCommand)>,
+    /// The engine took the lane out of service because a door did not reach the
+    /// position it was commanded to; the officer's acknowledgement of the alarm puts it
+    /// back in service (and the doors are checked again).
+    door_fault: bool,
+    /// A reloaded flow configuration waiting for the transaction under way to end.
+    new_config: Option<Box<FlowConfig>>,
 }
 
 impl SideState {
@@ -77,6 +83,7 @@ impl SideState {
             GateInput::OfficerDoor { door, command } => {
                 self.officer_door = Some((*door, *command));
             }
+            GateInput::Reconfigure(config) => self.new_config = Some(config.clone()),
             _ => return false,
         }
         true
@@ -102,6 +109,16 @@ impl LaneState {
                 class,
                 event: Event::MediaRemoved,
             } => {
+                self.media_present.remove(class);
+            }
+            // A device that went away (unplugged, its driver restarting) may have missed
+            // the medium's removal; it says again what it holds when it is back. A
+            // remembered card would otherwise be read at the next traveler's card step
+            // before they laid theirs (CARD_UNREADABLE for everyone after).
+            GateInput::Device {
+                class,
+                event: Event::StateChanged { state },
+            } if *state == torii_sdk::model::DeviceState::Unavailable => {
                 self.media_present.remove(class);
             }
             GateInput::Device {
@@ -195,10 +212,24 @@ impl<D: GateDevices> Engine<D> {
                 });
                 s.transactions += 1;
             });
+            self.apply_new_config();
             if let Some((door, command)) = self.side.officer_door.take() {
                 self.officer_door(door, command).await;
             } else if self.accepting() {
                 self.prepare_idle().await;
+            }
+        }
+    }
+
+    /// Takes a reloaded configuration, keeping the gate id and the lane (they name this
+    /// gate and its doors' direction: changing them needs a restart).
+    fn apply_new_config(&mut self) {
+        if let Some(mut config) = self.side.new_config.take() {
+            config.gate_id.clone_from(&self.config.gate_id);
+            config.lane = self.config.lane;
+            if *config != self.config {
+                self.config = *config;
+                tracing::info!("flow configuration reloaded");
             }
         }
     }
@@ -230,7 +261,10 @@ impl<D: GateDevices> Engine<D> {
             GateInput::AcknowledgeAlarm => {
                 self.side.alarm_acknowledged = false;
                 self.status.send_modify(|s| s.alarm = None);
-                if self.accepting() {
+                if std::mem::take(&mut self.side.door_fault) && self.mode == Mode::OutOfService {
+                    tracing::info!("door alarm acknowledged: back in service");
+                    self.set_mode(Mode::InService).await;
+                } else if self.accepting() {
                     self.prepare_idle().await;
                 }
             }
@@ -240,12 +274,14 @@ impl<D: GateDevices> Engine<D> {
             }
             // Outside a transaction there is no record to note it on.
             GateInput::StampRequested => self.side.stamp_requested = false,
+            GateInput::Reconfigure(_) => self.apply_new_config(),
             _ => {}
         }
         let accepting = self.accepting();
         if was_accepting && !accepting && self.mode != Mode::FireAlarm {
             tracing::warn!(interlocks = ?self.side.interlocks, "gate out of service: interlock active");
-            self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+            let _ = self
+                .lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
                 .await;
         } else if !was_accepting && accepting {
             tracing::info!("interlocks cleared: gate back in service");
@@ -267,8 +303,13 @@ impl<D: GateDevices> Engine<D> {
 
     /// Doors: entry open to let one traveler in, exit closed; light green; codes on.
     async fn prepare_idle(&mut self) {
-        self.lane_posture(DoorCommand::Open, DoorCommand::Close, Light::Green)
-            .await;
+        if let Err(door) = self
+            .lane_posture(DoorCommand::Open, DoorCommand::Close, Light::Green)
+            .await
+        {
+            self.door_fault(door, None).await;
+            return;
+        }
         let _ = self
             .call(
                 DeviceClass::CodeReader,
@@ -279,7 +320,17 @@ impl<D: GateDevices> Engine<D> {
 
     /// Puts both doors and the light in one posture. The exit door goes first: it is the
     /// one that must never stand open by mistake. Failures are logged by `call`.
-    async fn lane_posture(&self, entry: DoorCommand, exit: DoorCommand, light: Light) {
+    ///
+    /// Opening the entry (the idle posture) is a mantrap's move: it happens only once
+    /// the controller reports the exit closed, and the entry is then checked open (a
+    /// jammed entry leaves the lane unusable). `Err(door)`: that door is not where it
+    /// was commanded; the light is red and the entry was not opened.
+    async fn lane_posture(
+        &self,
+        entry: DoorCommand,
+        exit: DoorCommand,
+        light: Light,
+    ) -> Result<(), Door> {
         let lane = DeviceClass::LaneController;
         let _ = self
             .call(
@@ -290,16 +341,66 @@ impl<D: GateDevices> Engine<D> {
                 },
             )
             .await;
-        let _ = self
-            .call(
-                lane,
-                Request::SetDoor {
-                    door: Door::Entry,
-                    command: entry,
-                },
-            )
-            .await;
+        let opening = entry == DoorCommand::Open;
+        let mut result = Ok(());
+        if opening && !self.door_in_position(Door::Exit, DoorState::Closed).await {
+            result = Err(Door::Exit);
+        } else {
+            let _ = self
+                .call(
+                    lane,
+                    Request::SetDoor {
+                        door: Door::Entry,
+                        command: entry,
+                    },
+                )
+                .await;
+            if opening && !self.door_in_position(Door::Entry, DoorState::Open).await {
+                result = Err(Door::Entry);
+            }
+        }
+        let light = if result.is_ok() { light } else { Light::Red };
         let _ = self.call(lane, Request::SetLight { light }).await;
+        result
+    }
+
+    /// False only when the lane controller reports `door` somewhere else than `wanted`
+    /// (closed also accepts locked). A failed or unanswered query is the call's own
+    /// fault, handled where the call is; it is not taken for a stuck door.
+    async fn door_in_position(&self, door: Door, wanted: DoorState) -> bool {
+        match self
+            .call(DeviceClass::LaneController, Request::GetDoor { door })
+            .await
+        {
+            Ok(Response::DoorState { state }) => {
+                state == wanted || (wanted == DoorState::Closed && state == DoorState::Locked)
+            }
+            _ => true,
+        }
+    }
+
+    /// A door did not reach the position it was commanded to: the lane's alarm (for an
+    /// officer to acknowledge) and out of service until then, both doors commanded shut.
+    /// Fail closed: a lane whose doors do not obey is no lane to let anyone through.
+    async fn door_fault(&mut self, door: Door, record_id: Option<Uuid>) {
+        tracing::error!(
+            ?door,
+            "door not in its commanded position: lane out of service until an officer acknowledges the alarm"
+        );
+        self.status.send_modify(|s| {
+            s.alarm = Some(Alarm {
+                kind: AlarmKind::DeviceFault,
+                record_id,
+            })
+        });
+        if self.mode == Mode::InService {
+            self.side.door_fault = true;
+            self.mode = Mode::OutOfService;
+            self.status.send_modify(|s| s.mode = Mode::OutOfService);
+        }
+        let _ = self
+            .lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+            .await;
     }
 
     async fn set_mode(&mut self, mode: Mode) {
@@ -312,12 +413,14 @@ impl<D: GateDevices> Engine<D> {
         match mode {
             Mode::InService if self.accepting() => self.prepare_idle().await,
             Mode::InService => {
-                self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+                let _ = self
+                    .lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
                     .await;
             }
             Mode::FireAlarm => self.release_all_doors().await,
             Mode::OutOfService | Mode::Maintenance => {
-                self.lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
+                let _ = self
+                    .lane_posture(DoorCommand::Close, DoorCommand::Lock, Light::Red)
                     .await;
             }
         }
@@ -325,7 +428,8 @@ impl<D: GateDevices> Engine<D> {
 
     /// Fail safe for egress: every door free.
     async fn release_all_doors(&mut self) {
-        self.lane_posture(DoorCommand::Free, DoorCommand::Free, Light::Amber)
+        let _ = self
+            .lane_posture(DoorCommand::Free, DoorCommand::Free, Light::Amber)
             .await;
     }
 
@@ -356,7 +460,8 @@ impl<D: GateDevices> Engine<D> {
             GateInput::Interlock { .. }
             | GateInput::OfficerDoor { .. }
             | GateInput::AcknowledgeAlarm
-            | GateInput::StampRequested => {
+            | GateInput::StampRequested
+            | GateInput::Reconfigure(_) => {
                 self.apply_side_input(&input).await;
                 None
             }
@@ -533,6 +638,11 @@ impl<D: GateDevices> Engine<D> {
                     .await
                 {
                     Ok(Response::Mrz { lines }) => lines,
+                    // The reader failing (hung, unplugged, crashed) is maintenance's,
+                    // not the passport's.
+                    Err(failure) if is_device_fault(failure.status) => {
+                        return Err(Referral::new(ReasonCode::DeviceFault, "read-mrz"));
+                    }
                     Ok(_) | Err(_) => {
                         return Err(Referral::new(ReasonCode::DocumentUnreadable, "read-mrz"));
                     }
@@ -717,11 +827,16 @@ impl<D: GateDevices> Engine<D> {
         let fingers: Vec<_> = enrolled.iter().map(|f| f.position).collect();
         let mut last = FingerDecision::NoMatch;
         for attempt in 1..=self.config.finger_attempts {
+            let (want_template, want_image) = super::finger_capture_formats(
+                self.ports
+                    .devices
+                    .capabilities(DeviceClass::FingerprintSensor),
+            );
             let request = Request::CaptureFingers {
                 fingers: fingers.clone(),
                 timeout_ms: u32::try_from(self.config.finger_timeout_ms).unwrap_or(u32::MAX),
-                want_template: true,
-                want_image: false,
+                want_template,
+                want_image,
             };
             let samples = match self
                 .call_watching(DeviceClass::FingerprintSensor, request)
@@ -798,7 +913,9 @@ impl<D: GateDevices> Engine<D> {
             .await?
         {
             Ok(_) => {}
-            Err(failure) if matches!(failure.status, Status::MediaAbsent | Status::MediaJammed) => {
+            // The card pulled out mid-print is the traveler's doing; a jam is the
+            // printer's (maintenance must hear of it, as at the card step).
+            Err(failure) if failure.status == Status::MediaAbsent => {
                 return Err(Referral::new(ReasonCode::CardRemovedEarly, "print-line"));
             }
             Err(_) => return Err(Referral::new(ReasonCode::DeviceFault, "print-line")),
@@ -860,6 +977,12 @@ impl<D: GateDevices> Engine<D> {
                 },
             )
             .await;
+        // Never both doors open: a jammed entry would make the lane a corridor.
+        if !self.door_in_position(Door::Entry, DoorState::Closed).await {
+            self.door_fault(Door::Entry, Some(tx.record.record_id))
+                .await;
+            return Err(Referral::new(ReasonCode::DeviceFault, "entry-door-stuck"));
+        }
         // Durable before the door opens: a power cut after this loses nothing.
         self.commit_before_passage(tx).await?;
         if self
@@ -874,6 +997,10 @@ impl<D: GateDevices> Engine<D> {
             .is_err()
         {
             return Err(Referral::new(ReasonCode::DeviceFault, "open-exit-door"));
+        }
+        if !self.door_in_position(Door::Exit, DoorState::Open).await {
+            self.door_fault(Door::Exit, Some(tx.record.record_id)).await;
+            return Err(Referral::new(ReasonCode::DeviceFault, "exit-door-stuck"));
         }
         let deadline = Instant::now() + FlowConfig::ms(self.config.passage_timeout_ms);
         // Passed once the lane is empty again; if they linger the door closes anyway.
@@ -903,6 +1030,11 @@ impl<D: GateDevices> Engine<D> {
                 },
             )
             .await;
+        // The traveler is through (the record stands); a door left open behind them is
+        // the lane's alarm, not their referral.
+        if !self.door_in_position(Door::Exit, DoorState::Closed).await {
+            self.door_fault(Door::Exit, Some(tx.record.record_id)).await;
+        }
         match passed {
             Ok(())
             | Err(Referral {
@@ -949,6 +1081,11 @@ impl<D: GateDevices> Engine<D> {
             let _ = self.call(DeviceClass::CardPrinter, command).await;
         }
         if self.accepting() {
+            // The entry opens (back to the booth) only on an exit reported shut.
+            if !self.door_in_position(Door::Exit, DoorState::Closed).await {
+                self.door_fault(Door::Exit, Some(tx.record.record_id)).await;
+                return;
+            }
             let _ = self
                 .call(
                     lane,

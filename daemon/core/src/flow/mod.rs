@@ -51,6 +51,26 @@ pub trait GateDevices: Send + Sync + 'static {
     fn cancel(&self, class: DeviceClass);
     /// The driver serving `class`, for the record.
     fn driver(&self, class: DeviceClass) -> String;
+    /// The `TORII_CAP_*` bits the driver serving `class` declared; `None` when unknown
+    /// (no driver loaded yet), which the engine treats as the usual case.
+    fn capabilities(&self, _class: DeviceClass) -> Option<u64> {
+        None
+    }
+}
+
+/// What to ask the fingerprint sensor for: ISO 19794-2 templates, unless its driver
+/// declared it delivers ISO 19794-4 images only (then the daemon extracts the minutiae).
+/// Returns `(want_template, want_image)`.
+pub fn finger_capture_formats(capabilities: Option<u64>) -> (bool, bool) {
+    use torii_sdk::abi::{TORII_CAP_FINGER_IMAGE, TORII_CAP_FINGER_TEMPLATE};
+    match capabilities {
+        Some(caps)
+            if caps & TORII_CAP_FINGER_TEMPLATE == 0 && caps & TORII_CAP_FINGER_IMAGE != 0 =>
+        {
+            (false, true)
+        }
+        _ => (true, false),
+    }
 }
 
 pub trait Registry: Send + Sync {
@@ -202,6 +222,11 @@ pub enum GateInput {
     /// The traveler in the lane asked the officer for a passport stamp: noted on the
     /// transaction's record.
     StampRequested,
+    /// New timeouts, attempts and period-of-stay table (a configuration reload). Applied
+    /// at once when idle, else when the transaction under way ends: a traveler is never
+    /// judged by two configurations. The gate id and the lane are not reloadable and
+    /// keep their values.
+    Reconfigure(Box<FlowConfig>),
 }
 
 /// Conditions that take a TTP lane out of service until they clear.

@@ -30,6 +30,10 @@ struct FakeLane {
     /// CaptureFingers waits for `release_capture` (to act during a call).
     capture_hangs: Mutex<bool>,
     release_capture: tokio::sync::Notify,
+    /// Doors jammed in a position: `GetDoor` reports it (other doors answer `Done`).
+    stuck_doors: Mutex<Vec<(Door, torii_sdk::model::DoorState)>>,
+    /// What the fingerprint sensor's driver declares (`None`: not known).
+    finger_capabilities: Mutex<Option<u64>>,
 }
 
 #[derive(Clone, Default)]
@@ -81,6 +85,16 @@ impl GateDevices for Devices {
                 Some(status) => fail(status),
                 None => Ok(Response::Done),
             },
+            Request::GetDoor { door } => Ok(self
+                .0
+                .stuck_doors
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|(d, _)| *d == door)
+                .map_or(Response::Done, |(_, state)| Response::DoorState {
+                    state: *state,
+                })),
             Request::GetPersonCount { zone: Zone::Lane } => Ok(Response::PersonCount {
                 count: *self.0.persons_in_lane.lock().unwrap(),
             }),
@@ -94,6 +108,13 @@ impl GateDevices for Devices {
 
     fn driver(&self, class: DeviceClass) -> String {
         format!("fake-{class}")
+    }
+
+    fn capabilities(&self, class: DeviceClass) -> Option<u64> {
+        match class {
+            DeviceClass::FingerprintSensor => *self.0.finger_capabilities.lock().unwrap(),
+            _ => None,
+        }
     }
 }
 
@@ -907,4 +928,189 @@ async fn tailgating_raises_an_alarm_an_officer_acknowledges() {
     assert_eq!(alarm.record_id, Some(record.record_id));
     gate.send(GateInput::AcknowledgeAlarm).await;
     gate.status.wait_for(|s| s.alarm.is_none()).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_entry_door_jammed_open_refers_before_the_exit_opens() {
+    use torii_sdk::model::DoorState;
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::TakeCard).await;
+    gate.lane
+        .stuck_doors
+        .lock()
+        .unwrap()
+        .push((Door::Entry, DoorState::Open));
+    gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
+        .await;
+    let record = gate.finished().await;
+    assert_eq!(referred(&record), Some(ReasonCode::DeviceFault));
+    assert!(!gate.exit_opened(), "never both doors open");
+    assert!(
+        gate.sink.records.lock().unwrap().len() == 1,
+        "only the referral was committed"
+    );
+    let status = gate.status.borrow().clone();
+    assert_eq!(status.mode, Mode::OutOfService);
+    assert_eq!(status.alarm.map(|a| a.kind), Some(AlarmKind::DeviceFault));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_door_left_open_after_passage_closes_the_lane_until_acknowledged() {
+    use torii_sdk::model::DoorState;
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::TakeCard).await;
+    gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
+        .await;
+    gate.at_step(Step::Passage).await;
+    // The traveler walks out; the door does not shut behind them.
+    gate.lane
+        .stuck_doors
+        .lock()
+        .unwrap()
+        .push((Door::Exit, DoorState::Open));
+    gate.send(device(
+        DeviceClass::LaneController,
+        Event::PersonCount {
+            zone: Zone::Lane,
+            count: 0,
+        },
+    ))
+    .await;
+    let record = gate.finished().await;
+    assert_eq!(
+        record.outcome,
+        Outcome::Admitted,
+        "they passed: the record stands"
+    );
+    let status = gate.status.borrow().clone();
+    assert_eq!(status.mode, Mode::OutOfService);
+    assert_eq!(status.alarm.map(|a| a.kind), Some(AlarmKind::DeviceFault));
+    // The entry is not opened onto a lane whose exit stands open.
+    let entry = gate.door_commands(Door::Entry);
+    assert_ne!(entry.last(), Some(&DoorCommand::Open), "{entry:?}");
+    // Acknowledged while still jammed: back in service is refused again at once.
+    gate.send(GateInput::AcknowledgeAlarm).await;
+    gate.status
+        .wait_for(|s| s.alarm.is_some() && s.mode == Mode::OutOfService)
+        .await
+        .unwrap();
+    // Repaired, then acknowledged: in service, entry open.
+    gate.lane.stuck_doors.lock().unwrap().clear();
+    gate.send(GateInput::AcknowledgeAlarm).await;
+    gate.status
+        .wait_for(|s| s.alarm.is_none() && s.mode == Mode::InService)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    assert_eq!(
+        gate.door_commands(Door::Entry).last(),
+        Some(&DoorCommand::Open)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reloaded_configuration_applies_from_the_next_traveler_on() {
+    let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+    gate.entry_until(Step::EdCard).await;
+    // Mid-transaction: a shorter stay, and values that are not reloadable.
+    let mut reloaded = FlowConfig {
+        gate_id: "ANOTHER-GATE".into(),
+        lane: crate::rules::Lane::Exit,
+        ..FlowConfig::default()
+    };
+    reloaded.stay.default_days = 30;
+    gate.send(GateInput::Reconfigure(Box::new(reloaded))).await;
+    gate.at_step(Step::TakeCard).await;
+    gate.send(device(DeviceClass::CardPrinter, Event::MediaRemoved))
+        .await;
+    gate.at_step(Step::Passage).await;
+    gate.send(device(
+        DeviceClass::LaneController,
+        Event::PersonCount {
+            zone: Zone::Lane,
+            count: 0,
+        },
+    ))
+    .await;
+    let first = gate.finished().await;
+    assert_eq!(
+        first.printed_line.as_deref(),
+        Some("2026-11-21 NRT Temporary Visitor (90 days) NRT-T1-E01"),
+        "the traveler under way keeps the configuration the transaction began with"
+    );
+
+    gate.entry_until(Step::Done).await;
+    let second = gate.finished().await;
+    assert_eq!(second.outcome, Outcome::Admitted, "{:?}", second.decided_by);
+    assert_eq!(
+        second.printed_line.as_deref(),
+        Some("2026-11-21 NRT Temporary Visitor (30 days) NRT-T1-E01"),
+        "the next one gets the new stay; the gate id and the lane did not change"
+    );
+    assert_eq!(gate.status.borrow().lane, crate::rules::Lane::Entry);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_card_forgotten_by_a_device_that_went_away_is_not_read_for_the_next_traveler() {
+    let mut gate = start(crate::rules::Lane::Exit, &[], |_, _| {});
+    // A card lay on the reader; the reader was unplugged (its removal never seen).
+    gate.send(device(DeviceClass::CardReader, Event::MediaPresent))
+        .await;
+    gate.send(device(
+        DeviceClass::CardReader,
+        Event::StateChanged {
+            state: torii_sdk::model::DeviceState::Unavailable,
+        },
+    ))
+    .await;
+    gate.send(device(DeviceClass::DocumentReader, Event::MediaPresent))
+        .await;
+    gate.at_step(Step::Card).await;
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let read = gate
+        .lane
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(_, r)| matches!(r, Request::ReadCardChip));
+    assert!(
+        !read,
+        "the card step waits for a card instead of reading a ghost"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_image_only_sensor_is_asked_for_images_others_for_templates() {
+    use torii_sdk::abi::{TORII_CAP_FINGER_IMAGE, TORII_CAP_FINGER_TEMPLATE};
+    for (declared, expected) in [
+        (None, (true, false)),
+        (Some(TORII_CAP_FINGER_TEMPLATE), (true, false)),
+        (
+            Some(TORII_CAP_FINGER_TEMPLATE | TORII_CAP_FINGER_IMAGE),
+            (true, false),
+        ),
+        (Some(TORII_CAP_FINGER_IMAGE), (false, true)),
+    ] {
+        let mut gate = start(crate::rules::Lane::Entry, &[], |_, _| {});
+        *gate.lane.finger_capabilities.lock().unwrap() = declared;
+        gate.entry_until(Step::Done).await;
+        gate.finished().await;
+        let asked: Vec<(bool, bool)> = gate
+            .lane
+            .calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Request::CaptureFingers {
+                    want_template,
+                    want_image,
+                    ..
+                } => Some((*want_template, *want_image)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(asked, [expected], "declared {declared:?}");
+    }
 }

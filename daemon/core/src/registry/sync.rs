@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::{
-    RegistrationStatus, RegistryError, RegistryStore, erase_registration, import,
+    RegistrationStatus, RegistryError, RegistryStore, TagOf, erase_registration, import,
     replace_registration, truncate_wal,
 };
 
@@ -198,15 +198,15 @@ impl RegistryStore {
         for change in parsed {
             match change {
                 Parsed::Upsert(seq, mut registration) => {
+                    let tag = self
+                        .key
+                        .passport_tag(&registration.passport_number, &registration.nationality);
+                    let card_tag = self.key.tag(TagOf::Card, &[&registration.card_number]);
                     let printed: Option<u8> = tx
                         .query_row(
                             "SELECT records_on_card FROM registration
-                             WHERE passport_number = ?1 AND nationality = ?2 AND card_number = ?3",
-                            params![
-                                registration.passport_number,
-                                registration.nationality,
-                                registration.card_number
-                            ],
+                             WHERE passport_tag = ?1 AND card_tag = ?2",
+                            params![tag, card_tag],
                             |row| row.get(0),
                         )
                         .optional()?;
@@ -215,29 +215,25 @@ impl RegistryStore {
                     }
                     let pending: Option<String> = tx
                         .query_row(
-                            "SELECT status FROM pending_revocation
-                             WHERE passport_number = ?1 AND nationality = ?2",
-                            params![registration.passport_number, registration.nationality],
+                            "SELECT status FROM pending_revocation WHERE passport_tag = ?1",
+                            params![tag],
                             |row| row.get(0),
                         )
                         .optional()?;
                     if let Some(status) = pending {
                         registration.status = RegistrationStatus::parse(&status)
                             .ok_or(RegistryError::Corrupt("pending revocation status"))?;
-                        forget_pending_revocation(
-                            &tx,
-                            &registration.passport_number,
-                            &registration.nationality,
-                        )?;
+                        forget_pending_revocation(&tx, &tag)?;
                         applied.revoked_on_arrival += 1;
                     }
-                    replace_registration(&tx, &registration)
+                    replace_registration(&tx, &self.key, &registration)
                         .map_err(|e| constraint_refusal(seq, e))?;
                     applied.upserts += 1;
                 }
                 Parsed::Erase(passport_number, nationality) => {
-                    forget_pending_revocation(&tx, passport_number, nationality)?;
-                    if erase_registration(&tx, passport_number, nationality)? {
+                    let tag = self.key.passport_tag(passport_number, nationality);
+                    forget_pending_revocation(&tx, &tag)?;
+                    if erase_registration(&tx, &tag)? {
                         applied.erasures += 1;
                     } else {
                         applied.erasures_unknown += 1;
@@ -279,25 +275,19 @@ impl RegistryStore {
         check_stored_cursor(&tx, Feed::Revocations, bounds.after)?;
         let mut applied = AppliedRevocations::default();
         for (revocation, status) in revocations.iter().zip(statuses) {
+            let tag = self
+                .key
+                .passport_tag(revocation.passport_number, revocation.nationality);
             let n = tx.execute(
-                "UPDATE registration SET status = ?3 WHERE passport_number = ?1 AND nationality = ?2",
-                params![
-                    revocation.passport_number,
-                    revocation.nationality,
-                    status.as_str()
-                ],
+                "UPDATE registration SET status = ?2 WHERE passport_tag = ?1",
+                params![tag, status.as_str()],
             )?;
             if n > 0 {
                 applied.applied += 1;
             } else {
                 tx.execute(
-                    "INSERT OR REPLACE INTO pending_revocation (passport_number, nationality, status)
-                     VALUES (?1, ?2, ?3)",
-                    params![
-                        revocation.passport_number,
-                        revocation.nationality,
-                        status.as_str()
-                    ],
+                    "INSERT OR REPLACE INTO pending_revocation (passport_tag, status) VALUES (?1, ?2)",
+                    params![tag, status.as_str()],
                 )?;
                 applied.unknown += 1;
             }
@@ -310,12 +300,11 @@ impl RegistryStore {
 
 pub(super) fn forget_pending_revocation(
     conn: &rusqlite::Connection,
-    passport_number: &str,
-    nationality: &str,
+    passport_tag: &[u8],
 ) -> Result<(), RegistryError> {
     conn.execute(
-        "DELETE FROM pending_revocation WHERE passport_number = ?1 AND nationality = ?2",
-        params![passport_number, nationality],
+        "DELETE FROM pending_revocation WHERE passport_tag = ?1",
+        params![passport_tag],
     )?;
     Ok(())
 }
@@ -431,6 +420,7 @@ fn from_millis(millis: i64) -> SystemTime {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::RegistryKey;
     use crate::registry::tests::alice;
     use rusqlite::Connection;
     use serde_json::json;
@@ -591,7 +581,8 @@ mod tests {
     #[test]
     fn an_erasure_leaves_nothing_of_the_person_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RegistryStore::open(&dir.path().join("registry.db")).unwrap();
+        let store =
+            RegistryStore::open(&dir.path().join("registry.db"), RegistryKey::random()).unwrap();
         let a = entry("ERASEDPASSPORT1", "ERASEDCARD0001");
         let b = entry("KEPTPASSPORT2", "KEPTCARD0002");
         store
@@ -603,9 +594,13 @@ mod tests {
                 ],
             )
             .unwrap();
+        // Sealed at rest: the files never held the numbers in clear.
         let before = raw_files(dir.path());
-        assert!(contains(&before, b"ERASEDPASSPORT1"));
-        assert!(contains(&before, b"ERASEDCARD0001"));
+        assert!(!contains(&before, b"ERASEDPASSPORT1"));
+        assert!(!contains(&before, b"ERASEDCARD0001"));
+        let passport_tag = store.key.passport_tag("ERASEDPASSPORT1", "GBR");
+        let card_tag = store.key.tag(TagOf::Card, &["ERASEDCARD0001"]);
+        assert!(contains(&before, &passport_tag) && contains(&before, &card_tag));
 
         let applied = store
             .apply_changes(
@@ -638,15 +633,15 @@ mod tests {
             let conn = store.conn();
             let by_card: i64 = conn
                 .query_row(
-                    "SELECT count(*) FROM registration WHERE card_number = 'ERASEDCARD0001'",
-                    [],
+                    "SELECT count(*) FROM registration WHERE card_tag = ?1",
+                    [&card_tag],
                     |row| row.get(0),
                 )
                 .unwrap();
             let fingers: i64 = conn
                 .query_row(
-                    "SELECT count(*) FROM enrolled_finger WHERE passport_number = 'ERASEDPASSPORT1'",
-                    [],
+                    "SELECT count(*) FROM enrolled_finger WHERE passport_tag = ?1",
+                    [&passport_tag],
                     |row| row.get(0),
                 )
                 .unwrap();
@@ -656,11 +651,15 @@ mod tests {
         let kept = store.lookup("KEPTPASSPORT2", "GBR").unwrap().unwrap();
         assert_eq!(kept.fingers.len(), 1);
         assert!(kept.ed_card.is_some());
-        // Nor does anything of the erased registration remain in the files.
+        // Nor does anything of the erased registration remain in the files, not even
+        // its lookup tags.
         let after = raw_files(dir.path());
-        assert!(!contains(&after, b"ERASEDPASSPORT1"));
-        assert!(!contains(&after, b"ERASEDCARD0001"));
-        assert!(contains(&after, b"KEPTCARD0002"));
+        assert!(!contains(&after, &passport_tag));
+        assert!(!contains(&after, &card_tag));
+        assert!(contains(
+            &after,
+            &store.key.tag(TagOf::Card, &["KEPTCARD0002"])
+        ));
     }
 
     #[test]
@@ -826,20 +825,90 @@ mod tests {
         );
     }
 
+    /// The clear schema of versions 1 and 2 (version 2 added `sync_state` and
+    /// `pending_revocation`), as older toriid releases wrote it.
+    const CLEAR_V1: &str = "
+        CREATE TABLE registration (
+            passport_number TEXT NOT NULL, nationality TEXT NOT NULL, holder_key TEXT NOT NULL,
+            card_number TEXT NOT NULL UNIQUE, card_issued TEXT NOT NULL,
+            card_valid_until TEXT NOT NULL, status TEXT NOT NULL,
+            records_on_card INTEGER NOT NULL DEFAULT 0, ed_card TEXT,
+            PRIMARY KEY (passport_number, nationality));
+        CREATE TABLE enrolled_finger (
+            passport_number TEXT NOT NULL, nationality TEXT NOT NULL,
+            position INTEGER NOT NULL, template BLOB NOT NULL,
+            PRIMARY KEY (passport_number, nationality, position));
+        INSERT INTO registration VALUES ('TW1000017', 'GBR', 'holder', 'TTP0000001001',
+            '2025-05-20', '2028-05-19', 'active', 3, NULL);
+        INSERT INTO enrolled_finger VALUES ('TW1000017', 'GBR', 7, x'0102C0FFEE');";
+    const CLEAR_V2_EXTRA: &str = "
+        CREATE TABLE sync_state (id INTEGER PRIMARY KEY, registry_cursor INTEGER NOT NULL,
+            revocation_cursor INTEGER NOT NULL, last_registry_sync INTEGER,
+            last_revocation_sync INTEGER);
+        INSERT INTO sync_state VALUES (1, 41, 7, NULL, NULL);
+        CREATE TABLE pending_revocation (passport_number TEXT NOT NULL,
+            nationality TEXT NOT NULL, status TEXT NOT NULL,
+            PRIMARY KEY (passport_number, nationality));
+        INSERT INTO pending_revocation VALUES ('LATE000001', 'FRA', 'revoked');";
+
     #[test]
-    fn a_version_1_database_gains_the_sync_state() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registry.db");
-        {
-            let conn = Connection::open(&path).unwrap();
-            conn.execute_batch(crate::registry::SCHEMA).unwrap();
-            conn.pragma_update(None, "user_version", 1).unwrap();
+    fn clear_version_1_and_2_databases_are_sealed_in_place() {
+        for version in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("registry.db");
+            {
+                let conn = Connection::open(&path).unwrap();
+                conn.execute_batch(CLEAR_V1).unwrap();
+                if version == 2 {
+                    conn.execute_batch(CLEAR_V2_EXTRA).unwrap();
+                }
+                conn.pragma_update(None, "user_version", version).unwrap();
+            }
+            let key = RegistryKey::derive_from(&[9; 32]);
+            let store = RegistryStore::open(&path, key.clone()).unwrap();
+            let alice = store.lookup("TW1000017", "GBR").unwrap().unwrap();
+            assert_eq!(alice.card_number, "TTP0000001001");
+            assert_eq!(alice.fingers[0].template, [1, 2, 0xC0, 0xFF, 0xEE]);
+            assert_eq!(store.record_landing("TTP0000001001").unwrap(), 4);
+            let state = store.sync_state().unwrap();
+            if version == 2 {
+                assert_eq!((state.registry_cursor, state.revocation_cursor), (41, 7));
+                // The early revocation still waits for its registration.
+                let late = entry("LATE000001", "LATECARD0001");
+                let mut late = late.clone();
+                late["nationality"] = "FRA".into();
+                let applied = store
+                    .apply_changes(
+                        bounds(41, 42),
+                        &[SyncChange::Upsert {
+                            seq: 42,
+                            entry: &late,
+                        }],
+                    )
+                    .unwrap();
+                assert_eq!(applied.revoked_on_arrival, 1);
+            } else {
+                assert_eq!(state, SyncState::default());
+            }
+            drop(store);
+            let files = raw_files(dir.path());
+            for clear in [
+                &b"TW1000017"[..],
+                b"TTP0000001001",
+                b"LATE000001",
+                b"\x01\x02\xC0\xFF\xEE",
+            ] {
+                assert!(
+                    !contains(&files, clear),
+                    "version {version}: a clear value is left"
+                );
+            }
+            assert!(matches!(
+                RegistryStore::open(&path, RegistryKey::derive_from(&[8; 32])),
+                Err(RegistryError::WrongKey)
+            ));
+            let store = RegistryStore::open(&path, key).unwrap();
+            assert_eq!(store.count().unwrap(), if version == 2 { 2 } else { 1 });
         }
-        let store = RegistryStore::open(&path).unwrap();
-        store.upsert_all(&[alice()]).unwrap();
-        assert_eq!(store.sync_state().unwrap(), SyncState::default());
-        drop(store);
-        let store = RegistryStore::open(&path).unwrap();
-        assert_eq!(store.count().unwrap(), 1);
     }
 }

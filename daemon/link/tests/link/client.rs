@@ -26,7 +26,12 @@ fn unusable_files_are_named_with_what_is_wrong() {
     let ca = Authority::new("CA");
     let gate = ca.client("GATE");
     let files = write_tls_files(dir.path(), &ca, &gate);
-    assert!(ClientTls::new(files.clone()).is_ok());
+    let tls = ClientTls::new(files.clone()).unwrap();
+    // rcgen's default notAfter, 4096-01-01T00:00:00Z: the expiry metric's source.
+    assert_eq!(
+        tls.client_certificate_not_after(),
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(67_090_118_400))
+    );
 
     let missing = TlsFiles {
         ca: dir.path().join("nowhere.pem"),

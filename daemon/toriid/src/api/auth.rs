@@ -22,7 +22,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, Method, header};
@@ -260,11 +260,14 @@ pub struct Refusal {
 struct Session {
     caller: Caller,
     last_used: Instant,
+    /// The SHA-256 of the token the session was opened with: a session lives only as
+    /// long as its token (see [`Auth::replace_tokens`]).
+    token: [u8; 32],
 }
 
 /// The tokens and the open browser sessions.
 pub struct Auth {
-    tokens: Vec<TokenEntry>,
+    tokens: RwLock<Vec<TokenEntry>>,
     /// Keyed by the SHA-256 of the session id: the ids themselves are not kept.
     sessions: Mutex<HashMap<[u8; 32], Session>>,
     /// The daemon's effective user id: socket peers with it are operators.
@@ -279,7 +282,7 @@ impl Auth {
     /// As [`Auth::new`], as if the daemon ran as `own_uid` (tests).
     pub fn with_uid(tokens: Vec<TokenEntry>, own_uid: u32) -> Self {
         Auth {
-            tokens,
+            tokens: RwLock::new(tokens),
             sessions: Mutex::new(HashMap::new()),
             own_uid,
         }
@@ -288,19 +291,40 @@ impl Auth {
     /// The caller a token stands for. Every entry is compared, in constant time.
     pub fn token_caller(&self, token: &str) -> Option<Caller> {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.caller_of_digest(&digest)
+    }
+
+    fn caller_of_digest(&self, digest: &[u8; 32]) -> Option<Caller> {
+        let tokens = self.tokens.read().unwrap_or_else(|e| e.into_inner());
         let mut found = None;
-        for entry in &self.tokens {
-            if bool::from(entry.sha256.ct_eq(&digest)) {
+        for entry in tokens.iter() {
+            if bool::from(entry.sha256.ct_eq(digest)) {
                 found = Some(entry);
             }
         }
         found.map(|entry| Caller::new(entry.role, format!("token:{}", entry.name)))
     }
 
+    /// Takes a reloaded tokens file. Sessions opened with a token that is gone, or whose
+    /// role changed, end now: removing a leaked token from the file must lock its
+    /// holder out without a restart. Returns how many sessions ended.
+    pub fn replace_tokens(&self, tokens: Vec<TokenEntry>) -> usize {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let before = sessions.len();
+        sessions.retain(|_, session| {
+            tokens
+                .iter()
+                .any(|t| t.sha256 == session.token && t.role == session.caller.role)
+        });
+        *self.tokens.write().unwrap_or_else(|e| e.into_inner()) = tokens;
+        before - sessions.len()
+    }
+
     /// Opens a session for a token's caller; returns the session id (the cookie value)
     /// and the session's caller (`session:NAME`).
     pub fn open_session(&self, token: &str) -> Option<(String, Caller)> {
-        let caller = self.token_caller(token)?;
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let caller = self.caller_of_digest(&digest)?;
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = URL_SAFE_NO_PAD.encode(bytes);
@@ -321,6 +345,7 @@ impl Auth {
             Session {
                 caller: caller.clone(),
                 last_used: now,
+                token: digest,
             },
         );
         Some((id, caller))
@@ -701,6 +726,37 @@ mod tests {
             "the oldest went first"
         );
         assert_eq!(auth.sessions.lock().unwrap().len(), MAX_SESSIONS);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reloaded_tokens_end_the_sessions_of_removed_or_demoted_tokens() {
+        let auth = auth();
+        let (operator, _) = auth.open_session(OPERATOR).unwrap();
+        let (viewer, _) = auth.open_session(VIEWER).unwrap();
+        // The operator token is removed (leaked), the viewer's kept, a new one added.
+        let fresh = new_token();
+        let file = format!(
+            "{}\n{}",
+            token_entry_toml("wall", Role::Viewer, VIEWER),
+            token_entry_toml("console-2", Role::Operator, &fresh)
+        );
+        assert_eq!(auth.replace_tokens(parse_tokens(&file).unwrap()), 1);
+        assert_eq!(auth.token_caller(OPERATOR), None);
+        assert!(auth.session_caller(&operator).is_none());
+        assert_eq!(
+            auth.session_caller(&viewer),
+            Some(Caller::new(Role::Viewer, "session:wall"))
+        );
+        assert_eq!(
+            auth.token_caller(&fresh),
+            Some(Caller::new(Role::Operator, "token:console-2"))
+        );
+        // The same token given another role: its sessions end too.
+        let demoted = token_entry_toml("console-2", Role::Viewer, &fresh);
+        let (session, _) = auth.open_session(&fresh).unwrap();
+        auth.replace_tokens(parse_tokens(&demoted).unwrap());
+        assert!(auth.session_caller(&session).is_none());
+        assert!(auth.session_caller(&viewer).is_none(), "wall is gone too");
     }
 
     #[test]

@@ -26,7 +26,6 @@ use axum::response::{IntoResponse, Response};
 use axum::serve::IncomingStream;
 use axum::{Extension, Json, Router};
 use serde::Serialize;
-use torii_sdk::model::Request;
 
 use super::auth::{self, Auth, Credential, Identified, Peer, Refusal};
 use super::routes::ROUTES;
@@ -49,6 +48,11 @@ impl Api {
     /// With the tokens of `config.tokens_file` (read and checked with the configuration).
     pub fn new(core: Arc<Core>, config: &HttpConfig) -> Self {
         Self::with_auth(core, Auth::new(config.tokens.clone()))
+    }
+
+    /// The tokens and sessions, shared with the configuration reload.
+    pub fn auth(&self) -> Arc<Auth> {
+        self.auth.clone()
     }
 
     pub fn with_auth(core: Arc<Core>, auth: Auth) -> Self {
@@ -226,9 +230,9 @@ async fn run_accepted(api: &Api, who: &Identified, command: Command) -> Result<R
 
 /// The body is parsed here rather than by axum's `Json` extractor so a client gets a
 /// 400 naming what was wrong (`unknown variant ...`, `missing field ...`).
-fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, CommandError> {
     serde_json::from_slice(body)
-        .map_err(|e| ApiError::from(CommandError::BadRequest(format!("invalid {what}: {e}"))))
+        .map_err(|e| CommandError::BadRequest(format!("invalid {what}: {e}")))
 }
 
 fn blank(body: &[u8]) -> bool {
@@ -260,8 +264,8 @@ pub(super) async fn device_call(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request = parse_request(&body)?;
-    run(&api, &who, Command::DeviceCall { id, request }).await
+    let command = command_from_body(BodyRoute::DeviceCall, &id, &body)?;
+    run(&api, &who, command).await
 }
 
 pub(super) async fn gate_public(
@@ -283,10 +287,7 @@ pub(super) async fn confirm_ed_card(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let card = parse_body(&body, "ED card")?;
-    let command = Command::ConfirmEdCard {
-        card: Box::new(card),
-    };
+    let command = command_from_body(BodyRoute::EdCard, "", &body)?;
     run_accepted(&api, &who, command).await
 }
 
@@ -301,8 +302,8 @@ pub(super) async fn set_mode(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: ModeBody = parse_body(&body, "mode request")?;
-    run_accepted(&api, &who, Command::SetMode { mode: body.mode }).await
+    let command = command_from_body(BodyRoute::Mode, "", &body)?;
+    run_accepted(&api, &who, command).await
 }
 
 #[derive(serde::Deserialize)]
@@ -317,8 +318,8 @@ pub(super) async fn set_door(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let DoorBody { door, command } = parse_body(&body, "door request")?;
-    run_accepted(&api, &who, Command::SetDoor { door, command }).await
+    let command = command_from_body(BodyRoute::Doors, "", &body)?;
+    run_accepted(&api, &who, command).await
 }
 
 /// Takes no body (an empty JSON object is accepted too).
@@ -327,8 +328,8 @@ pub(super) async fn acknowledge_alarm(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    empty_body(&body)?;
-    run_accepted(&api, &who, Command::AcknowledgeAlarm).await
+    let command = command_from_body(BodyRoute::AlarmAcknowledge, "", &body)?;
+    run_accepted(&api, &who, command).await
 }
 
 pub(super) async fn request_stamp(
@@ -336,15 +337,15 @@ pub(super) async fn request_stamp(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    empty_body(&body)?;
-    run_accepted(&api, &who, Command::RequestStamp).await
+    let command = command_from_body(BodyRoute::StampRequest, "", &body)?;
+    run_accepted(&api, &who, command).await
 }
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
-fn empty_body(body: &[u8]) -> Result<(), ApiError> {
+fn empty_body(body: &[u8]) -> Result<(), CommandError> {
     if !blank(body) {
         parse_body::<Empty>(body, "request (expected no body or {})")?;
     }
@@ -363,12 +364,8 @@ pub(super) async fn inspect_document(
     Who(who): Who,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: InspectBody = if blank(&body) {
-        InspectBody::default()
-    } else {
-        parse_body(&body, "inspection request")?
-    };
-    run(&api, &who, Command::InspectDocument { mrz: body.mrz }).await
+    let command = command_from_body(BodyRoute::Inspect, "", &body)?;
+    run(&api, &who, command).await
 }
 
 #[derive(serde::Deserialize)]
@@ -479,7 +476,7 @@ pub(super) async fn open_session(
     peer: Option<Extension<ConnectInfo<Peer>>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let SessionBody { token } = parse_body(&body, "session request")?;
+    let token = session_token_from_body(&body)?;
     let Some((id, caller)) = api.auth.open_session(&token) else {
         return Ok(refused(
             &api.core,
@@ -551,8 +548,80 @@ pub(super) async fn openapi() -> Response {
         .into_response()
 }
 
-fn parse_request(body: &[u8]) -> Result<Request, ApiError> {
-    json::parse_request(body).map_err(|e| ApiError::from(CommandError::BadRequest(e)))
+/// The routes whose request body becomes a [`Command`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyRoute {
+    /// `POST /api/v1/devices/{id}/call`
+    DeviceCall,
+    /// `POST /api/v1/gate/ed-card`
+    EdCard,
+    /// `POST /api/v1/gate/mode`
+    Mode,
+    /// `POST /api/v1/gate/doors`
+    Doors,
+    /// `POST /api/v1/gate/alarm/acknowledge`
+    AlarmAcknowledge,
+    /// `POST /api/v1/gate/stamp-request`
+    StampRequest,
+    /// `POST /api/v1/documents/inspect`
+    Inspect,
+}
+
+impl BodyRoute {
+    pub const ALL: [BodyRoute; 7] = [
+        BodyRoute::DeviceCall,
+        BodyRoute::EdCard,
+        BodyRoute::Mode,
+        BodyRoute::Doors,
+        BodyRoute::AlarmAcknowledge,
+        BodyRoute::StampRequest,
+        BodyRoute::Inspect,
+    ];
+}
+
+/// Parses a request body into its command, as the handlers do (they call this), so that
+/// the fuzz target `http_body` (daemon/toriid/fuzz) runs the router's own parsing.
+/// `id` is the `{id}` path segment of [`BodyRoute::DeviceCall`], ignored by the others.
+pub fn command_from_body(route: BodyRoute, id: &str, body: &[u8]) -> Result<Command, CommandError> {
+    Ok(match route {
+        BodyRoute::DeviceCall => Command::DeviceCall {
+            id: id.to_owned(),
+            request: json::parse_request(body).map_err(CommandError::BadRequest)?,
+        },
+        BodyRoute::EdCard => Command::ConfirmEdCard {
+            card: Box::new(parse_body(body, "ED card")?),
+        },
+        BodyRoute::Mode => {
+            let ModeBody { mode } = parse_body(body, "mode request")?;
+            Command::SetMode { mode }
+        }
+        BodyRoute::Doors => {
+            let DoorBody { door, command } = parse_body(body, "door request")?;
+            Command::SetDoor { door, command }
+        }
+        BodyRoute::AlarmAcknowledge => {
+            empty_body(body)?;
+            Command::AcknowledgeAlarm
+        }
+        BodyRoute::StampRequest => {
+            empty_body(body)?;
+            Command::RequestStamp
+        }
+        BodyRoute::Inspect => {
+            let InspectBody { mrz } = if blank(body) {
+                InspectBody::default()
+            } else {
+                parse_body(body, "inspection request")?
+            };
+            Command::InspectDocument { mrz }
+        }
+    })
+}
+
+/// The token of `POST /api/v1/session` (not a command: it opens a browser session).
+pub fn session_token_from_body(body: &[u8]) -> Result<String, CommandError> {
+    let SessionBody { token } = parse_body(body, "session request")?;
+    Ok(token)
 }
 
 #[derive(Serialize)]

@@ -698,7 +698,7 @@ fn new_token(name: &str, role: &str, json_out: bool) -> Result<(), Failure> {
         eprintln!(
             "toriictl: the token above is shown only now: give it to the client (toriictl --token \
              or TORII_TOKEN, or the console's login). Add this entry to toriid's tokens file \
-             ([http] tokens_file, not readable by others) and restart toriid:"
+             ([http] tokens_file, not readable by others) and run `systemctl reload toriid`:"
         );
         print!("\n{entry}");
     }

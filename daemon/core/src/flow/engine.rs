@@ -379,6 +379,21 @@ impl<D: GateDevices> Engine<D> {
         }
     }
 
+    /// The lane controller counts nobody in the lane. After the exit was commanded open
+    /// and reads closed, this tells a traveler quick enough to be through already (the
+    /// door opened and closed behind them before the position query) from a door that
+    /// never opened; a failed query counts as not empty (fail closed).
+    async fn lane_is_empty(&self) -> bool {
+        matches!(
+            self.call(
+                DeviceClass::LaneController,
+                Request::GetPersonCount { zone: Zone::Lane }
+            )
+            .await,
+            Ok(Response::PersonCount { count: 0 })
+        )
+    }
+
     /// A door did not reach the position it was commanded to: the lane's alarm (for an
     /// officer to acknowledge) and out of service until then, both doors commanded shut.
     /// Fail closed: a lane whose doors do not obey is no lane to let anyone through.
@@ -998,7 +1013,9 @@ impl<D: GateDevices> Engine<D> {
         {
             return Err(Referral::new(ReasonCode::DeviceFault, "open-exit-door"));
         }
-        if !self.door_in_position(Door::Exit, DoorState::Open).await {
+        if !self.door_in_position(Door::Exit, DoorState::Open).await
+            && !self.lane_is_empty().await
+        {
             self.door_fault(Door::Exit, Some(tx.record.record_id)).await;
             return Err(Referral::new(ReasonCode::DeviceFault, "exit-door-stuck"));
         }

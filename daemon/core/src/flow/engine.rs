@@ -1013,8 +1013,7 @@ impl<D: GateDevices> Engine<D> {
         {
             return Err(Referral::new(ReasonCode::DeviceFault, "open-exit-door"));
         }
-        if !self.door_in_position(Door::Exit, DoorState::Open).await
-            && !self.lane_is_empty().await
+        if !self.door_in_position(Door::Exit, DoorState::Open).await && !self.lane_is_empty().await
         {
             self.door_fault(Door::Exit, Some(tx.record.record_id)).await;
             return Err(Referral::new(ReasonCode::DeviceFault, "exit-door-stuck"));
